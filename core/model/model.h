@@ -1,0 +1,38 @@
+#pragma once
+// A loaded model: config, weights, tokenizer and chat template, from any supported format.
+#include <memory>
+#include <string>
+
+#include "core/model/model_config.h"
+#include "core/model/weight_store.h"
+
+namespace aqlm {
+
+class Tokenizer;
+
+enum class ModelFormat { HuggingFace, HuggingFaceAqlm, Gguf, Llama2c };
+const char* model_format_name(ModelFormat f);
+
+struct Model {
+  ModelConfig config;
+  WeightStore weights;
+  std::shared_ptr<const Tokenizer> tokenizer;  // null only for a llama2.c model without a tokenizer file
+  std::string chat_template;                   // Jinja source; empty when the model has none
+  ModelFormat format = ModelFormat::HuggingFace;
+  std::string source_path;
+};
+
+struct LoadOptions {
+  std::string tokenizer_path;  // llama2.c: the tokenizer .bin (else one is looked for beside the model)
+  bool load_tokenizer = true;
+};
+
+// MODEL is a Hugging Face folder (plain or AQLM), a .gguf file or a llama2.c .bin.
+// Throws Error with a one-line reason (unsupported architecture, truncated file, ...).
+std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options = {});
+
+// Rearranges the rows of a q or k projection from the interleaved-pair RoPE layout
+// (Meta, llama2.c, GGUF llama) to the half-split layout that Hugging Face uses.
+void unpermute_rope_rows(float* weight, int rows, int cols, int n_heads);
+
+}  // namespace aqlm
