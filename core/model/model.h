@@ -2,6 +2,8 @@
 // A loaded model: config, weights, tokenizer and chat template, from any supported format.
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/model/model_config.h"
 #include "core/model/weight_store.h"
@@ -20,6 +22,9 @@ struct Model {
   std::string chat_template;                   // Jinja source; empty when the model has none
   ModelFormat format = ModelFormat::HuggingFace;
   std::string source_path;
+  // What the source file says about itself, for display (`info`): GGUF metadata (long arrays
+  // summarized) or the safetensors __metadata__; empty for llama2.c.
+  std::vector<std::pair<std::string, std::string>> metadata;
 };
 
 struct LoadOptions {
@@ -34,5 +39,7 @@ std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& op
 // Rearranges the rows of a q or k projection from the interleaved-pair RoPE layout
 // (Meta, llama2.c, GGUF llama) to the half-split layout that Hugging Face uses.
 void unpermute_rope_rows(float* weight, int rows, int cols, int n_heads);
+// The same on rows of any element type (F16/BF16 GGUF tensors, biases): rows of row_bytes each.
+void unpermute_rope_rows_raw(void* rows_data, int rows, size_t row_bytes, int n_heads);
 
 }  // namespace aqlm
