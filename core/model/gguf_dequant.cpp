@@ -5,6 +5,10 @@
 #include "core/common/error.h"
 #include "core/common/half.h"
 
+// ggml rounds every product to float before the add that follows; the project builds for
+// x86-64-v3, where GCC would otherwise fuse a*b+c into one FMA (a different last bit).
+#pragma GCC optimize("fp-contract=off")
+
 namespace aqlm {
 
 namespace {
