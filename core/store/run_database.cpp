@@ -1,7 +1,11 @@
 // RunDatabase: opening, schema upgrade, recovery from a damaged file; models and runs.
 #include "core/store/run_database.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 #include <map>
 
@@ -75,6 +79,13 @@ RunDatabase RunDatabase::open(const fs::path& file) {
   AQLM_CHECK(!file.empty(), "run database: no file name given");
   const int latest = latest_schema_version();
   std::error_code error;
+  const fs::path folder = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+  fs::create_directories(folder, error);
+  AQLM_CHECK(!error, file.string(), ": cannot create the folder ", folder.string(), ": ", error.message());
+  // SQLite would only say "unable to open database file" or "read-only": name the real
+  // obstacle. The folder must be writable even for an existing file, for the -wal/-shm files.
+  AQLM_CHECK(::access(folder.c_str(), W_OK | X_OK) == 0, file.string(), ": the folder ", folder.string(),
+             " may not be written (", std::strerror(errno), "); the database and its write-ahead log need it");
   if (fs::exists(file, error)) {
     AQLM_CHECK(fs::is_regular_file(file, error), file.string(), ": is not a file");
     check_file_header(file, latest);
@@ -82,10 +93,6 @@ RunDatabase RunDatabase::open(const fs::path& file) {
       sql::Connection read_only(file, sql::Connection::Access::ReadOnly);
       check_before_writing(read_only, latest);
     }
-  } else if (!file.parent_path().empty()) {
-    fs::create_directories(file.parent_path(), error);
-    AQLM_CHECK(!error, file.string(), ": cannot create the folder ", file.parent_path().string(), ": ",
-               error.message());
   }
   auto connection = std::make_unique<sql::Connection>(file, sql::Connection::Access::ReadWriteCreate);
   AQLM_CHECK(!connection->is_read_only(), file.string(),
@@ -120,15 +127,7 @@ const fs::path& RunDatabase::file() const { return connection_->file(); }
 
 int RunDatabase::schema_version() { return store::schema_version(*connection_); }
 
-void RunDatabase::check_integrity() {
-  auto query = connection_->query("PRAGMA integrity_check(1)");
-  query->step("checking the database");
-  const std::string verdict = query->text(0);
-  if (verdict != "ok") {
-    throw CorruptDatabaseError(file(), str(file().string(), ": the database is damaged (integrity_check: ", verdict,
-                                           "); move it aside and start a fresh one"));
-  }
-}
+void RunDatabase::check_integrity() { require_intact(*connection_, "integrity_check"); }
 
 void RunDatabase::require_row(std::string_view table, std::string_view what, Id id) {
   auto query = connection_->query(str("SELECT 1 FROM ", table, " WHERE id = ?1"));

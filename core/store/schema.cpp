@@ -74,16 +74,25 @@ void check_before_writing(sql::Connection& read_only, int latest_version) {
          "AQLM Studio schema version); choose another file");
   }
   // quick_check reads every page and checks the b-trees (not index contents, which the
-  // slower integrity_check of RunDatabase::check_integrity() also compares); it is what
-  // catches a damaged file before the first write makes it worse.
-  auto query = read_only.query("PRAGMA quick_check(1)");
-  query->step("checking the database");
-  const std::string verdict = query->text(0);
-  if (verdict != "ok") {
-    throw CorruptDatabaseError(read_only.file(),
-                               str(read_only.file().string(), ": the database is damaged (quick_check: ", verdict,
-                                   "); move it aside and start a fresh one"));
+  // slower integrity_check also compares); it catches a damaged file before the first
+  // write makes it worse.
+  require_intact(read_only, "quick_check");
+}
+
+void require_intact(sql::Connection& connection, std::string_view check) {
+  auto query = connection.query(str("PRAGMA ", check, "(3)"));
+  std::string findings;
+  while (query->step("checking the database")) {
+    std::string finding = query->text(0);
+    if (finding == "ok") return;
+    // SQLite's report has several lines ("*** in database main ***\nPage 110: ..."); keep one.
+    for (char& c : finding) {
+      if (c == '\n') c = ' ';
+    }
+    findings += str(findings.empty() ? "" : "; ", finding);
   }
+  throw CorruptDatabaseError(connection.file(), str(connection.file().string(), ": the database is damaged (", check,
+                                                    ": ", findings, "); move it aside and start a fresh one"));
 }
 
 int schema_version(sql::Connection& connection) {

@@ -36,6 +36,10 @@ void check_file_header(const std::filesystem::path& file, int latest_version);
 // quick_check. Throws like check_file_header.
 void check_before_writing(sql::Connection& read_only, int latest_version);
 
+// Runs PRAGMA quick_check or integrity_check; throws CorruptDatabaseError with the
+// first findings on one line unless the answer is "ok".
+void require_intact(sql::Connection& connection, std::string_view check);
+
 int schema_version(sql::Connection& connection);
 
 // Brings the database to the last version in `migrations` (which must be 1, 2, ... n).

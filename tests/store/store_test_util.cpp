@@ -7,6 +7,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/store/sqlite.h"
+
 namespace aqlm::store_test {
 namespace fs = std::filesystem;
 
@@ -77,6 +79,10 @@ std::string raw_text(const fs::path& file, const std::string& sql) {
   std::string value = text ? text : "";
   sqlite3_finalize(stmt);
   return value;
+}
+
+void keep_wal_on_close(store::sql::Connection& connection) {
+  sqlite3_db_config(connection.handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
 }
 
 }  // namespace aqlm::store_test

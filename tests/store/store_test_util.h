@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+namespace aqlm::store::sql {
+class Connection;
+}
+
 namespace aqlm::store_test {
 
 std::string read_bytes(const std::filesystem::path& file);
@@ -16,5 +20,8 @@ std::vector<std::string> folder_listing(const std::filesystem::path& folder);  /
 void raw_exec(const std::filesystem::path& file, const std::string& sql);
 std::int64_t raw_integer(const std::filesystem::path& file, const std::string& sql);
 std::string raw_text(const std::filesystem::path& file, const std::string& sql);
+
+// Leaves the write-ahead log un-checkpointed when `connection` closes, as after a crash.
+void keep_wal_on_close(store::sql::Connection& connection);
 
 }  // namespace aqlm::store_test
