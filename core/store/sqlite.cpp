@@ -67,7 +67,9 @@ Statement& Statement::bind(int index, double value) {
 }
 
 Statement& Statement::bind(int index, std::string_view value) {
-  const int rc = sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  // An empty string_view may have a null data(), which SQLite would store as NULL.
+  const char* bytes = value.data() ? value.data() : "";
+  const int rc = sqlite3_bind_text64(stmt_, index, bytes, value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   if (rc != SQLITE_OK) connection_.fail(rc, "binding a query parameter");
   return *this;
 }
