@@ -1,0 +1,443 @@
+#!/usr/bin/env python3
+"""Reference renderings for the C++ chat-template interpreter (core/text/jinja_*).
+
+The reference is Python jinja2 configured exactly as Hugging Face transformers compiles a
+chat template (transformers/utils/chat_template_utils.py, _compile_jinja_template):
+ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True) with the loopcontrols
+extension, the {% generation %} block, a tojson filter that calls json.dumps with
+ensure_ascii=False, and the globals raise_exception and strftime_now. Variables are passed as
+apply_chat_template passes them: messages, tools=None, documents=None, add_generation_prompt
+and the special tokens.
+
+Usage:
+  python3 scripts/reference/chat_template_reference.py            # writes the fixtures
+  python3 scripts/reference/chat_template_reference.py extract \
+      --gguf SmolLM2-135M-Instruct.Q4_1.gguf --automap chat-template-automap.ts \
+      --e2e e2e.test.js                                          # re-extracts the templates
+
+Fixtures (tests/fixtures/text/templates/):
+  *.jinja          the real template strings (SOURCES.md says where each comes from)
+  expected.json    every template x conversation x add_generation_prompt -> output or error
+  snippets.json    small templates exercising one feature each -> output or error
+"""
+import argparse
+import datetime
+import json
+import re
+import sys
+from pathlib import Path
+
+import jinja2
+import jinja2.ext
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "text" / "templates"
+
+# strftime_now reads the clock; the fixtures freeze it so the C++ test can pass the same instant.
+FIXED_NOW = datetime.datetime(2024, 7, 26, 9, 5, 3)
+
+
+class GenerationBlock(jinja2.ext.Extension):
+    """HF's AssistantTracker without mask tracking: {% generation %}body{% endgeneration %} renders body."""
+
+    tags = {"generation"}
+
+    def parse(self, parser):
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(["name:endgeneration"], drop_needle=True)
+        return jinja2.nodes.Scope(body).set_lineno(lineno)
+
+
+def hf_environment():
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+
+    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+    def strftime_now(fmt):
+        return FIXED_NOW.strftime(fmt)
+
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[GenerationBlock, jinja2.ext.loopcontrols]
+    )
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = strftime_now
+    return env
+
+
+ENV = hf_environment()
+
+
+def render(source, variables):
+    """Returns {"output": str} or {"error": kind, "message": str, ["line": n]}."""
+    try:
+        template = ENV.from_string(source)
+    except jinja2.exceptions.TemplateSyntaxError as e:
+        return {"error": "syntax", "message": e.message, "line": e.lineno}
+    try:
+        return {"output": template.render(**variables)}
+    except jinja2.exceptions.UndefinedError as e:
+        return {"error": "undefined", "message": str(e)}
+    except jinja2.exceptions.SecurityError as e:
+        return {"error": "security", "message": str(e)}
+    except jinja2.exceptions.TemplateSyntaxError as e:  # e.g. an unknown filter is found at compile time
+        return {"error": "syntax", "message": e.message, "line": e.lineno}
+    except jinja2.exceptions.TemplateError as e:  # raise_exception
+        return {"error": "raise", "message": str(e)}
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, ZeroDivisionError, OverflowError) as e:
+        return {"error": "type", "message": f"{type(e).__name__}: {e}"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Model templates and conversations
+
+# template file -> (bos_token, eos_token)
+TEMPLATES = {
+    "smollm2.jinja": ("<|im_start|>", "<|im_end|>"),
+    "chatml.jinja": ("<s>", "</s>"),
+    "llama2_chat.jinja": ("<s>", "</s>"),
+    "llama3_instruct.jinja": ("<|begin_of_text|>", "<|eot_id|>"),
+    "llama3.1_instruct.jinja": ("<|begin_of_text|>", "<|eot_id|>"),
+    "mistral_v0.1_instruct.jinja": ("<s>", "</s>"),
+    "mistral_v1_system.jinja": ("<s>", "</s>"),
+    "mistral_v0.3_instruct.jinja": ("<s>", "</s>"),
+    "mistral_nemo_instruct.jinja": ("<s>", "</s>"),
+    "qwen2_instruct.jinja": ("", "<|im_end|>"),
+    "qwen2.5_instruct.jinja": ("", "<|im_end|>"),
+    "zephyr.jinja": ("<s>", "</s>"),
+    "gemma2_it.jinja": ("<bos>", "<eos>"),
+    "gemma3_it.jinja": ("<bos>", "<eos>"),
+    "smollm3.jinja": ("", "<|im_end|>"),
+    "deepseek_r1.jinja": ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"),
+}
+
+TRICKY_USER = (
+    'Ünïcödé ✓ 日本語 🙂 "double" \'single\' {{ not_a_tag }} {% raw %} {# nor a comment #} '
+    "back\\slash \\n\ttab\n  indented line with trailing spaces   \n"
+)
+TRICKY_ASSISTANT = '  {"json": [1, 2], "nested": {"a": "}}"}} </s> <|im_end|>  '
+
+CONVERSATIONS = {
+    "single_user": [{"role": "user", "content": "Hello!"}],
+    "system_user": [
+        {"role": "system", "content": "You are a terse assistant."},
+        {"role": "user", "content": "What is 2+2?"},
+    ],
+    "multi_turn": [
+        {"role": "user", "content": "Hi there"},
+        {"role": "assistant", "content": "Hello! How can I help?"},
+        {"role": "user", "content": "Tell me a joke."},
+    ],
+    "system_multi_turn": [
+        {"role": "system", "content": "You are a pirate."},
+        {"role": "user", "content": "Who are you?"},
+        {"role": "assistant", "content": "   Arr, a pirate I be.   "},
+        {"role": "user", "content": "Where is the treasure?"},
+    ],
+    "ends_with_assistant": [
+        {"role": "user", "content": "Say hi"},
+        {"role": "assistant", "content": "hi"},
+    ],
+    "tricky_content": [
+        {"role": "user", "content": TRICKY_USER},
+        {"role": "assistant", "content": TRICKY_ASSISTANT},
+        {"role": "user", "content": "emoji 👍🏽 and <think>tags</think> end"},
+    ],
+    "bad_order_two_users": [
+        {"role": "user", "content": "first"},
+        {"role": "user", "content": "second"},
+    ],
+    "bad_order_assistant_first": [
+        {"role": "assistant", "content": "I speak first"},
+        {"role": "user", "content": "ok"},
+    ],
+    "empty": [],
+}
+
+
+def model_cases():
+    cases = []
+    for template_file, (bos, eos) in TEMPLATES.items():
+        source = (FIXTURES / template_file).read_text(encoding="utf-8")
+        for conversation_name, messages in CONVERSATIONS.items():
+            for add_generation_prompt in (True, False):
+                variables = {
+                    "messages": messages,
+                    "tools": None,
+                    "documents": None,
+                    "add_generation_prompt": add_generation_prompt,
+                    "bos_token": bos,
+                    "eos_token": eos,
+                }
+                case = {
+                    "template": template_file,
+                    "conversation": conversation_name,
+                    "add_generation_prompt": add_generation_prompt,
+                    "bos_token": bos,
+                    "eos_token": eos,
+                }
+                case.update(render(source, variables))
+                cases.append(case)
+    return cases
+
+
+# ---------------------------------------------------------------------------------------------
+# Feature snippets: (name, source, variables). Variables are JSON so the C++ side sees the same.
+
+SNIPPETS = [
+    # whitespace control with HF's trim_blocks + lstrip_blocks
+    ("ws_trim_blocks", "{% if true %}\nA\n{% endif %}\nB", {}),
+    ("ws_lstrip_blocks", "line\n    {% if true %}\n    X\n    {% endif %}\nend", {}),
+    ("ws_lstrip_not_for_variables", "a\n    {{ 'v' }}\n", {}),
+    ("ws_minus_both_sides", "a  \n  {%- if true -%}  \n  b  \n  {%- endif -%}  \n  c", {}),
+    ("ws_minus_variable", "x   {{- 'y' -}}   z", {}),
+    ("ws_plus_disables_lstrip", "a\n    {%+ if true %}b{% endif %}", {}),
+    ("ws_plus_disables_trim", "{% if true +%}\nb{% endif %}", {}),
+    ("ws_comment_trimmed", "a\n  {# comment #}\nb {#- c -#} c", {}),
+    ("ws_trailing_newline_dropped", "text\n", {}),
+    ("ws_crlf_normalised", "a\r\n{% if true %}\r\nb\r\n{% endif %}\r\nc", {}),
+    ("ws_lstrip_mid_line_kept", "ab  {% if true %}c{% endif %}", {}),
+    ("ws_lstrip_at_template_start", "   {% if true %}x{% endif %}", {}),
+    ("ws_tabs_and_newline_after_minus", "{{ 'a' -}}\t\n\n  b", {}),
+    ("raw_block", "{% raw %}{{ not evaluated }}{% endraw %}|{%- raw -%}  x  {%- endraw -%}|", {}),
+    # literals
+    ("literal_strings", "{{ 'a\\'b' }}|{{ \"c\\\"d\" }}|{{ 'tab\\there' }}|{{ 'nl\\nx' }}|{{ '\\u00e9\\x41' }}|{{ 'a' 'b' }}|{{ '\\d' }}", {}),
+    ("literal_numbers", "{{ 42 }}|{{ -7 }}|{{ 3.5 }}|{{ 1e3 }}|{{ 2.5e-3 }}|{{ 1_000 }}|{{ 0.1 + 0.2 }}|{{ 1e16 }}|{{ 1e-5 }}|{{ 10 / 4 }}|{{ 10 / 5 }}", {}),
+    ("literal_constants", "{{ true }}|{{ True }}|{{ false }}|{{ none }}|{{ None }}|{{ nothing }}|", {}),
+    ("literal_list_dict", "{{ [1, 'a', \"it's\", none, true, 1.5, {'k': [2]}] }}|{{ {'x': 1, 'y': 'z'} }}|{{ [] }}|{{ {} }}", {}),
+    ("literal_tuple", "{{ (1, 'a') }}|{{ (1,) }}|{{ 1, 2 }}", {}),
+    ("string_repr_quotes", "{{ [\"'\", '\"', 'a\\nb', 'back\\\\slash', 'é'] }}", {}),
+    # operators
+    ("arith", "{{ 7 + 3 }}|{{ 7 - 10 }}|{{ 7 * 3 }}|{{ 7 / 2 }}|{{ 7 // 2 }}|{{ -7 // 2 }}|{{ 7 % 3 }}|{{ -7 % 3 }}|{{ 2 ** 10 }}|{{ 7.5 // 2 }}|{{ 1 + 2.0 }}|{{ true + 1 }}", {}),
+    ("arith_strings_lists", "{{ 'ab' + 'cd' }}|{{ 'ab' * 3 }}|{{ [1] + [2, 3] }}|{{ 'x' ~ 1 ~ none ~ true }}", {}),
+    ("precedence", "{{ 1 + 2 * 3 }}|{{ (1 + 2) * 3 }}|{{ 2 ** 3 ** 2 }}|{{ -2 ** 2 }}|{{ 'a' ~ (1 + 2) }}|{{ not true or true }}|{{ not (true or true) }}", {}),
+    ("concat_binds_tighter_than_plus", "{{ 'a' ~ 1 + 2 }}", {}),
+    ("filter_binds_tighter", "{{ '  a ' | trim + 'b' }}|{{ 'x' + '  y  ' | trim }}|{{ -3 | abs }}", {}),
+    ("comparisons", "{{ 1 == 1.0 }}|{{ 'a' != 'b' }}|{{ 1 < 2 < 3 }}|{{ 3 > 2 > 2 }}|{{ 'abc' < 'abd' }}|{{ [1, 2] == [1, 2] }}|{{ {'a': 1} == {'a': 1.0} }}|{{ none == none }}|{{ 1 == '1' }}", {}),
+    ("logic_returns_operands", "{{ 1 and 'x' }}|{{ 0 and 'x' }}|{{ '' or 'fallback' }}|{{ none or 0 }}|{{ [] or [1] }}", {}),
+    ("membership", "{{ 'a' in 'cat' }}|{{ 'z' not in 'cat' }}|{{ 2 in [1, 2] }}|{{ 'k' in {'k': 1} }}|{{ not 'x' in ['x'] }}|{{ '' in 'abc' }}", {}),
+    ("ternary", "{{ 'yes' if 1 > 0 else 'no' }}|{{ 'yes' if 0 else 'no' }}|[{{ 'only' if false }}]", {}),
+    ("truthiness", "{% for v in [0, 1, '', 'a', [], [0], {}, none, 0.0] %}{{ 'T' if v else 'F' }}{% endfor %}", {}),
+    # access
+    ("subscripts", "{{ items[0] }}|{{ items[-1] }}|{{ items[1:] }}|{{ items[::-1] }}|{{ items[:2] }}|{{ items[1:-1] }}|{{ items[::2] }}|{{ items[10] }}|{{ items[5:] }}", {"items": [1, 2, 3, 4]}),
+    ("string_slices", "{{ s[0] }}|{{ s[-1] }}|{{ s[::-1] }}|{{ s[1:3] }}|{{ s|length }}", {"s": "héllo🙂"}),
+    ("attribute_and_item", "{{ m.role }}|{{ m['content'] }}|{{ m.missing }}|{{ m['missing'] is defined }}|{{ m.nested.deep }}|{{ m.list.0 }}", {"m": {"role": "user", "content": "hi", "nested": {"deep": 5}, "list": ["zero"]}}),
+    ("undefined_renders_empty", "[{{ nope }}][{{ nope|length }}][{{ nope ~ 'x' }}][{% for x in nope %}{{ x }}{% endfor %}][{{ nope is defined }}][{{ nope|default('dflt') }}]", {}),
+    ("undefined_attribute_errors", "{{ nope.attr }}", {}),
+    ("undefined_item_errors", "{{ nope['k'] }}", {}),
+    ("undefined_plus_errors", "{{ nope + 'x' }}", {}),
+    ("missing_index_then_attribute_errors", "{{ messages[3].role }}", {"messages": [{"role": "user"}]}),
+    # control flow
+    ("if_elif_else", "{% for n in [1, 2, 3] %}{% if n == 1 %}one{% elif n == 2 %}two{% else %}many{% endif %} {% endfor %}", {}),
+    ("for_loop_vars", "{% for x in 'abc' %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }};{% endfor %}", {}),
+    ("for_prev_next_cycle", "{% for x in [1, 2, 3] %}{{ loop.previtem }}<{{ x }}>{{ loop.nextitem }}{{ loop.cycle('a', 'b') }} {% endfor %}", {}),
+    ("for_else", "{% for x in [] %}item{% else %}empty{% endfor %}|{% for x in [1] %}item{% else %}empty{% endfor %}", {}),
+    ("for_filter", "{% for x in range(10) if x is odd %}{{ x }}{{ ',' if not loop.last }}{% endfor %}", {}),
+    ("for_unpack_items", "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}|{% for k, v in d|items %}{{ k }}{% endfor %}|{% for k in d %}{{ k }}{% endfor %}", {"d": {"b": 1, "a": 2}}),
+    ("for_unpack_pairs", "{% for a, b in [[1, 2], [3, 4]] %}{{ a + b }} {% endfor %}", {}),
+    ("for_nested_loops", "{% for a in [1, 2] %}{% for b in [1, 2] %}{{ loop.index }}{{ a }}{% endfor %}{{ loop.index }}|{% endfor %}", {}),
+    ("for_break_continue", "{% for x in range(10) %}{% if x == 2 %}{% continue %}{% endif %}{% if x == 5 %}{% break %}{% endif %}{{ x }}{% endfor %}", {}),
+    ("range_forms", "{{ range(3)|list }}|{{ range(2, 5)|list }}|{{ range(10, 0, -3)|list }}|{{ range(0)|list }}", {}),
+    # scoping and set
+    ("set_scoping_loop", "{% set x = 0 %}{% for i in [1, 2] %}{{ x }}{% set x = i %}{{ x }}{% endfor %}|{{ x }}", {}),
+    ("set_scoping_if", "{% set x = 5 %}{% if true %}{% set x = 6 %}{% endif %}{{ x }}", {}),
+    ("set_namespace", "{% set ns = namespace(count=0, seen=false) %}{% for x in [1, 2, 3] %}{% set ns.count = ns.count + x %}{% endfor %}{{ ns.count }}|{{ ns.seen }}|{{ ns }}", {}),
+    ("set_namespace_empty", "{% set ns = namespace() %}{% set ns.index = 0 %}{% for m in [1, 2] %}{% set ns.index = ns.index + 1 %}{% endfor %}{{ ns.index }}", {}),
+    ("set_block", "{% set block %}Hello {{ name }}!{% endset %}[{{ block }}]", {"name": "Ann"}),
+    ("set_tuple", "{% set a, b = 1, 2 %}{{ a }}{{ b }}|{% set c, d = ['x', 'y'] %}{{ c }}{{ d }}", {}),
+    ("set_dict_literal_multiline", "{%- set d = ({\n    'k1': 'v1',\n    'k2': 'v2',\n}) -%}\n{{ d['k2'] }}", {}),
+    # macros and filter blocks
+    ("macro_basic", "{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}{{ greet('Bo') }}|{{ greet('Al', '?') }}|{{ greet(name='Cy', punct='.') }}", {}),
+    ("macro_reads_outer_late", "{% macro m() %}{{ x }}{% endmacro %}{% set x = 3 %}{{ m() }}", {}),
+    ("macro_whitespace", "{%- macro item(x) %}\n  <{{ x }}>\n{%- endmacro %}\n{{ item(1) }}{{ item(2) }}", {}),
+    ("filter_block", "{% filter upper %}shout {{ 'this' }}{% endfilter %}", {}),
+    ("generation_block", "{% generation %}kept{% endgeneration %}", {}),
+    # filters
+    ("filter_trim_case", "[{{ '  a b  '|trim }}]|{{ 'MiXed'|lower }}|{{ 'MiXed'|upper }}|{{ 'hello wORLD'|capitalize }}|{{ 'hello wORLD-x (y)'|title }}", {}),
+    ("filter_replace", "{{ 'a-b-c'|replace('-', '+') }}|{{ 'a-b-c'|replace('-', '', 1) }}|{{ 'ab'|replace('', '.') }}", {}),
+    ("filter_join", "{{ [1, 2, 3]|join(', ') }}|{{ ['a', 'b']|join }}|{{ users|join(', ', attribute='name') }}", {"users": [{"name": "x"}, {"name": "y"}]}),
+    ("filter_default", "{{ undefined_var|default('d') }}|{{ ''|default('d') }}|{{ ''|default('d', true) }}|{{ none|default('d') }}|{{ 0|d('z', boolean=true) }}", {}),
+    ("filter_first_last_length", "{{ [4, 5, 6]|first }}|{{ [4, 5, 6]|last }}|{{ 'xyz'|first }}|{{ [1, 2]|length }}|{{ {'a': 1}|length }}|{{ 'héé'|count }}", {}),
+    ("filter_list_items_string", "{{ 'abc'|list }}|{{ {'a': 1}|items|list }}|{{ 3|string + '!' }}|{{ [1, 'a']|string }}|{{ none|string }}", {}),
+    ("filter_int_float", "{{ '42'|int + 1 }}|{{ 'x'|int }}|{{ 'x'|int(7) }}|{{ 3.9|int }}|{{ '0x1A'|int(0, 16) }}|{{ '2.5'|float }}|{{ 2|float }}|{{ true|int }}", {}),
+    ("filter_safe_abs_round", "{{ '<b>'|safe }}|{{ -2.5|abs }}|{{ 2.567|round(2) }}|{{ 2.5|round }}|{{ 3.5|round }}|{{ 2.1|round(0, 'ceil') }}|{{ 2.9|round(method='floor') }}", {}),
+    ("filter_select_reject", "{{ [1, 2, 3, 4]|select('odd')|list }}|{{ [1, 2, 3, 4]|reject('even')|list }}|{{ [0, 1, '', 'a']|select|list }}|{{ [1, 5, 9]|select('gt', 4)|list }}", {}),
+    ("filter_selectattr", "{{ ms|selectattr('role', 'equalto', 'user')|map(attribute='content')|join(',') }}|{{ ms|rejectattr('role', 'eq', 'user')|list|length }}|{{ ms|selectattr('flag')|list|length }}|{{ ms|selectattr('tool_calls', 'undefined')|list|length }}", {"ms": [{"role": "user", "content": "a", "flag": True}, {"role": "assistant", "content": "b", "tool_calls": []}, {"role": "user", "content": "c"}]}),
+    ("filter_map", "{{ ['a', 'b']|map('upper')|join }}|{{ ms|map(attribute='n')|list }}|{{ ms|map(attribute='missing', default='d')|list }}|{{ [' x ', 'y ']|map('trim')|list }}", {"ms": [{"n": 1}, {"n": 2}]}),
+    ("filter_sort_unique_reverse", "{{ [3, 1, 2]|sort }}|{{ ['b', 'A', 'c']|sort }}|{{ [3, 1, 2]|sort(reverse=true) }}|{{ ms|sort(attribute='n')|map(attribute='n')|list }}|{{ [1, 2, 1, 3]|unique|list }}|{{ [1, 2, 3]|reverse|list }}|{{ 'abc'|reverse }}", {"ms": [{"n": 2}, {"n": 1}]}),
+    ("filter_min_max_sum", "{{ [3, 1, 2]|min }}|{{ [3, 1, 2]|max }}|{{ [1, 2, 3]|sum }}|{{ ms|sum(attribute='n') }}", {"ms": [{"n": 2}, {"n": 5}]}),
+    ("filter_dictsort", "{% for k, v in d|dictsort %}{{ k }}{{ v }}{% endfor %}|{% for k, v in d|dictsort(by='value', reverse=true) %}{{ k }}{% endfor %}", {"d": {"b": 1, "a": 3, "C": 2}}),
+    ("filter_indent", "[{{ 'a\\nb\\n\\nc'|indent }}]|[{{ 'a\\nb'|indent(2, true) }}]|[{{ 'a\\n\\nb'|indent(1, blank=true) }}]", {}),
+    ("filter_tojson", "{{ d|tojson }}|{{ 'é \"q\" \\n'|tojson }}|{{ [1, 2.5, none, true]|tojson }}|{{ d|tojson(indent=2) }}|{{ [[], {}]|tojson(indent=4) }}", {"d": {"name": "Zoë", "list": [1, {"x": None}], "f": 0.5, "empty": {}}}),
+    ("filter_tojson_options", "{{ d|tojson(sort_keys=true) }}|{{ d|tojson(separators=(',', ':')) }}|{{ d|tojson(ensure_ascii=true) }}", {"d": {"b": "ü🙂", "a": [1, 2]}}),
+    ("filter_tojson_control_chars", "{{ s|tojson }}", {"s": "tab\tbell\u0007nul\u0000del\u007f/slash\\"}),
+    ("filter_chain", "{{ '  Hello World  '|trim|lower|replace('world', 'there')|title }}", {}),
+    # tests
+    ("tests_types", "{{ 'a' is string }}{{ 1 is string }}{{ 1 is number }}{{ 1.5 is number }}{{ true is number }}{{ 1 is integer }}{{ 1.0 is float }}{{ true is boolean }}{{ {} is mapping }}{{ [] is mapping }}{{ [] is sequence }}{{ 'x' is sequence }}{{ 'x' is iterable }}{{ 1 is iterable }}{{ none is none }}{{ 0 is none }}", {}),
+    ("tests_values", "{{ 3 is odd }}{{ 3 is even }}{{ 9 is divisibleby 3 }}{{ 9 is divisibleby(2) }}{{ 'ab' is lower }}{{ 'AB' is upper }}{{ 1 is eq 1 }}{{ 1 is ne 1 }}{{ 2 is gt 1 }}{{ 2 is le 1 }}{{ 'a' is in 'abc' }}{{ none is sameas none }}{{ true is true }}{{ 1 is true }}{{ false is false }}", {}),
+    ("tests_defined", "{{ x is defined }}{{ x is undefined }}{{ y is defined }}{{ y is not none }}{{ d.k is defined }}{{ d.z is defined }}{{ not d.z is defined }}{{ nothing is callable }}{{ range is callable }}", {"y": None, "d": {"k": 1}}),
+    # methods
+    ("string_methods", "[{{ '  x  '.strip() }}][{{ '  x  '.lstrip() }}][{{ '  x  '.rstrip() }}][{{ 'xxaxx'.strip('x') }}][{{ 'a,b,,c'.split(',') }}][{{ ' a  b '.split() }}][{{ 'a b c'.split(' ', 1) }}][{{ 'a-b-c'.rsplit('-', 1) }}]", {}),
+    ("string_methods_2", "{{ 'abc'.startswith('ab') }}{{ 'abc'.endswith(('x', 'c')) }}{{ 'abc'.upper() }}{{ 'ABC'.lower() }}{{ \"they're bill's 1st\".title() }}{{ 'hELLO'.capitalize() }}{{ 'a.b.c'.replace('.', '/') }}{{ 'a.b.c'.replace('.', '/', 1) }}|{{ 'hello'.find('l') }}{{ 'hello'.count('l') }}{{ ', '.join(['x', 'y']) }}", {}),
+    ("string_methods_unicode", "{{ 'Ünï'.upper() }}|{{ 'ÀÉ'.lower() }}|{{ 'ünïcode wörld'.title() }}", {}),
+    ("dict_methods", "{{ d.get('a') }}|{{ d.get('z') }}|{{ d.get('z', 'dflt') }}|{{ d.keys()|list }}|{{ d.values()|list }}|{{ d.items()|list }}", {"d": {"a": 1, "b": [2]}}),
+    ("dict_global", "{{ dict(a=1, b='x') }}|{{ dict(a=1)|tojson }}", {}),
+    ("strftime_now", "{{ strftime_now('%d %B %Y') }}|{{ strftime_now('%Y-%m-%d %H:%M:%S') }}|{{ strftime_now('%b %a %A %j %%') }}", {}),
+    # errors
+    ("raise_exception", "{{ raise_exception('Roles must alternate: ' ~ 'user/assistant') }}", {}),
+    ("raise_exception_in_loop", "{% for m in ms %}{% if m == 2 %}{{ raise_exception('bad item ' ~ m) }}{% endif %}{{ m }}{% endfor %}", {"ms": [1, 2, 3]}),
+    ("error_unknown_filter", "{{ 'x' | no_such_filter }}", {}),
+    ("error_unknown_test", "{{ 'x' is no_such_test }}", {}),
+    ("error_syntax_unclosed_expr", "Hello\n{{ name ", {}),
+    ("error_syntax_bad_operator", "line one\nline two {{ 1 + }}", {}),
+    ("error_syntax_missing_endif", "{% if true %}\nyes\n", {}),
+    ("error_syntax_stray_endfor", "a\nb\n{% endfor %}", {}),
+    ("error_syntax_unknown_tag", "{% frobnicate %}", {}),
+    ("error_syntax_unclosed_string", "{{ 'abc }}", {}),
+    ("error_syntax_unclosed_comment", "{# never closed", {}),
+    ("error_type_add_str_int", "{{ 'a' + 1 }}", {}),
+    ("error_type_compare", "{{ 1 < 'a' }}", {}),
+    ("error_division_by_zero", "{{ 1 / 0 }}", {}),
+    ("error_call_non_callable", "{{ 'abc'() }}", {}),
+    ("error_immutable_append", "{% set l = [1] %}{{ l.append(2) }}", {}),
+]
+
+
+def snippet_cases():
+    cases = []
+    for name, source, variables in SNIPPETS:
+        case = {"name": name, "source": source, "variables": variables}
+        case.update(render(source, variables))
+        cases.append(case)
+    return cases
+
+
+def write_fixtures():
+    model = model_cases()
+    snippets = snippet_cases()
+    meta = {
+        "generator": "scripts/reference/chat_template_reference.py",
+        "jinja2_version": jinja2.__version__,
+        "python_version": sys.version.split()[0],
+        "fixed_now": FIXED_NOW.isoformat(),
+    }
+    conversations = {name: messages for name, messages in CONVERSATIONS.items()}
+    with open(FIXTURES / "expected.json", "w", encoding="utf-8") as f:
+        json.dump({"meta": meta, "conversations": conversations, "cases": model}, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    with open(FIXTURES / "snippets.json", "w", encoding="utf-8") as f:
+        json.dump({"meta": meta, "cases": snippets}, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    errors = sum(1 for c in model if "error" in c)
+    print(f"expected.json: {len(model)} cases ({errors} errors); snippets.json: {len(snippets)} cases")
+
+
+# ---------------------------------------------------------------------------------------------
+# Template extraction (run once; the extracted files are committed)
+
+def decode_js_string(literal):
+    """Decodes one JavaScript string literal ('...', "..." or `...` without ${})."""
+    body = literal[1:-1]
+    out, i = [], 0
+    simple = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
+    while i < len(body):
+        c = body[i]
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        e = body[i + 1]
+        if e in simple:
+            out.append(simple[e])
+            i += 2
+        elif e == "u":
+            out.append(chr(int(body[i + 2 : i + 6], 16)))
+            i += 6
+        elif e == "x":
+            out.append(chr(int(body[i + 2 : i + 4], 16)))
+            i += 4
+        elif e == "\n":
+            i += 2
+        else:
+            out.append(e)
+            i += 2
+    text = "".join(out)
+    # JS strings are UTF-16: join surrogate pairs written as \uD83D\uDE00.
+    return text.encode("utf-16", "surrogatepass").decode("utf-16")
+
+
+JS_STRING = r"""(`(?:[^`\\]|\\.)*`|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')"""
+
+
+def automap_template(automap_text, model):
+    m = re.search(r'model: "' + re.escape(model) + r'",\s*gguf: ' + JS_STRING, automap_text, re.S)
+    if not m:
+        sys.exit(f"automap: no entry for {model}")
+    return decode_js_string(m.group(1))
+
+
+def e2e_template(e2e_text, key):
+    m = re.search(r'"' + re.escape(key) + r'": \{\s*chat_template:\s*' + JS_STRING, e2e_text, re.S)
+    if not m:
+        sys.exit(f"e2e: no entry for {key}")
+    return decode_js_string(m.group(1))
+
+
+def extract(args):
+    import gguf
+
+    reader = gguf.GGUFReader(args.gguf)
+    field = reader.fields["tokenizer.chat_template"]
+    templates = {"smollm2.jinja": bytes(field.parts[field.data[0]]).decode("utf-8")}
+    automap = Path(args.automap).read_text(encoding="utf-8")
+    e2e = Path(args.e2e).read_text(encoding="utf-8")
+    for name, model in {
+        "llama2_chat.jinja": "library/llama2:7b",
+        "llama3_instruct.jinja": "library/llama3:8b",
+        "mistral_v0.1_instruct.jinja": "library/mistral:7b-instruct-fp16",
+        "mistral_v1_system.jinja": "library/mixtral:8x7b",
+        "qwen2_instruct.jinja": "library/qwen2:0.5b",
+        "gemma2_it.jinja": "library/gemma2:2b",
+        "gemma3_it.jinja": "library/gemma3:1b",
+    }.items():
+        templates[name] = automap_template(automap, model)
+    for name, key in {
+        "zephyr.jinja": "HuggingFaceH4/zephyr-7b-beta (add_generation_prompt=true)",
+        "mistral_v0.3_instruct.jinja": "mistralai/Mistral-7B-Instruct-v0.3 (JSON Schema)",
+        "mistral_nemo_instruct.jinja": "mistralai/Mistral-Nemo-Instruct-2407",
+        "llama3.1_instruct.jinja": "meta-llama/Llama-3.1-8B-Instruct",
+        "qwen2.5_instruct.jinja": "Qwen/Qwen2.5-7B-Instruct",
+        "smollm3.jinja": "HuggingFaceTB/SmolLM3-3B",
+        "deepseek_r1.jinja": "deepseek-ai/DeepSeek-R1",
+    }.items():
+        templates[name] = e2e_template(e2e, key)
+    # Plain ChatML (llava-v1.6-34b's GGUF); ChatTemplate::chatml_source() is this string.
+    templates["chatml.jinja"] = automap_template(automap, "library/llava:34b")
+    # Cross-checks between sources: the same template reached two ways.
+    assert automap_template(automap, "library/tinyllama:1.1b") == templates["zephyr.jinja"]
+    assert automap_template(automap, "library/smollm2:135m") == templates["smollm2.jinja"]
+    assert e2e_template(e2e, "TheBloke/Mistral-7B-Instruct-v0.1-GPTQ") == templates["mistral_v0.1_instruct.jinja"]
+    for name, text in templates.items():
+        (FIXTURES / name).write_bytes(text.encode("utf-8"))
+        print(f"{name}: {len(text)} characters")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+    ex = sub.add_parser("extract")
+    ex.add_argument("--gguf", required=True)
+    ex.add_argument("--automap", required=True)
+    ex.add_argument("--e2e", required=True)
+    args = parser.parse_args()
+    if args.command == "extract":
+        extract(args)
+    else:
+        write_fixtures()
+
+
+if __name__ == "__main__":
+    main()
