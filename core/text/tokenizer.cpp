@@ -80,7 +80,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
   };
   std::vector<Candidate> candidates;
   for (const AddedToken& t : spec_.added_tokens) {
-    if (parse_special || !t.special) candidates.push_back({&t, 0});
+    if (parse_special || !t.special) candidates.push_back({&t, text.find(t.content)});
   }
   size_t pos = 0;
   while (pos < text.size()) {

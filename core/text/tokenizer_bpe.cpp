@@ -3,6 +3,7 @@
 // also serving llama2.c's format, whose pieces hold real spaces.
 #include "core/text/tokenizer_bpe.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "core/common/error.h"
@@ -64,17 +65,19 @@ std::unordered_map<uint64_t, PairMerge> rank_merges(const TokenizerSpec& spec,
   };
   for (size_t rank = 0; rank < spec.merges.size(); ++rank) {
     const auto& [left, right] = spec.merges[rank];
-    const int32_t joined = id_of(left + right, rank);
+    const int32_t l = id_of(left, rank), r = id_of(right, rank), joined = id_of(left + right, rank);
     // A repeated merge keeps its last rank, as in the `tokenizers` library.
-    merges.insert_or_assign(pair_key(id_of(left, rank), id_of(right, rank)), PairMerge{double(rank), joined});
+    merges.insert_or_assign(pair_key(l, r), PairMerge{double(rank), joined});
   }
   return merges;
 }
 
-void push_unknown(const TokenizerSpec& spec, std::vector<int32_t>& out) {
-  // No unknown token: the character is dropped, as the `tokenizers` BPE does. Runs of unknowns fuse.
+// A character (SentencePiece) or byte (byte-level) the vocabulary lacks. As the `tokenizers` BPE:
+// without an unknown token it is dropped; runs of unknowns fuse where the model says fuse_unk
+// (SentencePiece models do, byte-level ones do not).
+void push_unknown(const TokenizerSpec& spec, std::vector<int32_t>& out, bool fuse) {
   if (spec.unk_id < 0) return;
-  if (!out.empty() && out.back() == spec.unk_id) return;
+  if (fuse && !out.empty() && out.back() == spec.unk_id) return;
   out.push_back(spec.unk_id);
 }
 
@@ -138,7 +141,7 @@ class ByteLevelTokenizer final : public Tokenizer {
       for (char ch : word) {
         const int32_t id = byte_ids_[uint8_t(ch)];
         if (id >= 0) ids.push_back(id);
-        else push_unknown(spec_, ids);
+        else push_unknown(spec_, ids, false);
       }
       merge_word(ids, [this](int32_t a, int32_t b) {
         const auto it = merges_.find(pair_key(a, b));
@@ -175,6 +178,17 @@ class SentencePieceTokenizer final : public Tokenizer {
       }
     }
     for (const AddedToken& t : spec_.added_tokens) bytes_[size_t(t.id)] = t.content;
+    // SentencePiece has no pre-tokenizer: a whole paragraph is one word. When no piece holds a
+    // space after a non-space (true of Llama / Mistral vocabularies, trained with
+    // split_by_whitespace), no merge can join across "x|▁", and the text may be cut there.
+    for (size_t id = 0; id < spec_.vocab.size() && words_are_independent_; ++id) {
+      const std::string& piece = spec_.vocab[id];
+      if (added[id]) continue;
+      size_t only_spaces = 0;
+      while (piece.compare(only_spaces, space_.size(), space_) == 0) only_spaces += space_.size();
+      if (only_spaces < piece.size() && piece.find(space_, std::max<size_t>(only_spaces, 1)) != std::string::npos)
+        words_are_independent_ = false;
+    }
   }
 
   std::string token_bytes(int32_t id) const override {
@@ -224,13 +238,30 @@ class SentencePieceTokenizer final : public Tokenizer {
     std::string normalized;
     if (spec_.add_dummy_prefix && (!spec_.dummy_prefix_first_only || at_input_start)) normalized = space_;
     normalized += replace_all(text, " ", space_);
+    if (!words_are_independent_) {
+      encode_chunk(normalized, out);
+      return;
+    }
+    // Cut before each space that follows a non-space: no merge can cross such a cut (see the
+    // constructor), so each word merges on its own with the same result, in O(word) memory.
+    const std::string_view all(normalized);
+    size_t start = 0;
+    for (size_t pos = all.find(space_, 1); pos != std::string_view::npos; pos = all.find(space_, pos + space_.size())) {
+      if (all.substr(pos - space_.size(), space_.size()) == space_) continue;  // inside a run of spaces
+      encode_chunk(all.substr(start, pos - start), out);
+      start = pos;
+    }
+    encode_chunk(all.substr(start), out);
+  }
 
+  void encode_chunk(std::string_view normalized, std::vector<int32_t>& out) const {
     // Each character is a piece of the vocabulary, or its UTF-8 bytes as <0xXX> tokens, or unknown.
-    std::vector<int32_t> ids;
+    thread_local std::vector<int32_t> ids;
+    ids.clear();
     std::string ch;
     for (size_t pos = 0; pos < normalized.size();) {
       const int len = unicode::decode(normalized, pos).length;
-      ch.assign(normalized, pos, size_t(len));
+      ch.assign(normalized.substr(pos, size_t(len)));
       pos += size_t(len);
       if (auto it = piece_to_id_.find(ch); it != piece_to_id_.end()) {
         ids.push_back(it->second);
@@ -241,7 +272,7 @@ class SentencePieceTokenizer final : public Tokenizer {
       if (all_bytes) {
         for (char b : ch) ids.push_back(byte_ids_[uint8_t(b)]);
       } else {
-        push_unknown(spec_, ids);
+        push_unknown(spec_, ids, true);
       }
     }
 
@@ -266,6 +297,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   }
 
   std::string space_;  // how a space is written in the pieces
+  bool words_are_independent_ = true;
   std::unordered_map<uint64_t, PairMerge> merges_;
   std::array<int32_t, 256> byte_ids_{};
   std::vector<int16_t> byte_of_id_;  // id -> the byte of a <0xXX> token, else -1
