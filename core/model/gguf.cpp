@@ -108,7 +108,9 @@ double shortest_decimal(float f) {
   return double(f);
 }
 
-json read_scalar(Cursor& c, GgufType t, const std::string& what, const std::string& path) {
+// `in_array`: float32 array elements (tokenizer scores) keep their exact value, since a consumer
+// turning them back into float32 must get the very same bits.
+json read_scalar(Cursor& c, GgufType t, const std::string& what, const std::string& path, bool in_array = false) {
   switch (t) {
     case GgufType::Uint8: return c.read<uint8_t>(what);
     case GgufType::Int8: return c.read<int8_t>(what);
@@ -116,7 +118,10 @@ json read_scalar(Cursor& c, GgufType t, const std::string& what, const std::stri
     case GgufType::Int16: return c.read<int16_t>(what);
     case GgufType::Uint32: return c.read<uint32_t>(what);
     case GgufType::Int32: return c.read<int32_t>(what);
-    case GgufType::Float32: return shortest_decimal(c.read<float>(what));
+    case GgufType::Float32: {
+      const float f = c.read<float>(what);
+      return in_array ? double(f) : shortest_decimal(f);
+    }
     case GgufType::Bool: {
       const uint8_t b = c.read<uint8_t>(what);
       AQLM_CHECK(b <= 1, path, ": ", what, ": bool value ", int(b), " is neither 0 nor 1");
@@ -177,7 +182,7 @@ GgufFile::GgufFile(const std::string& path) : path_(path) {
       kv.value = json::array();
       auto& array = kv.value.get_ref<json::array_t&>();
       array.reserve(size_t(count));
-      for (uint64_t k = 0; k < count; ++k) array.push_back(read_scalar(c, kv.element_type, what, path));
+      for (uint64_t k = 0; k < count; ++k) array.push_back(read_scalar(c, kv.element_type, what, path, true));
     } else {
       kv.value = read_scalar(c, kv.type, what, path);
     }

@@ -106,6 +106,8 @@ def write_types(out):
     w.add_array("test.array_i32", [1, -2, 3])
     w.add_array("test.array_str", ["a", "bc", ""])
     w.add_array("test.array_long", list(range(100)))
+    w.add_float32("test.f32_eps", 1e-5)  # not exact in float32: reads back as 1e-05 (shortest decimal)
+    w.add_array("test.array_f32", [0.1, -2.5])  # array elements keep their exact float32 value
     expected = {}
     shapes = {T.F32: (3, 8), T.F16: (3, 8), T.BF16: (2, 16), T.Q8_0: (3, 64), T.Q4_0: (2, 64), T.Q4_1: (2, 96),
               T.Q5_0: (2, 64), T.Q5_1: (2, 64), T.Q4_K: (2, 256), T.Q5_K: (2, 512), T.Q6_K: (3, 256)}

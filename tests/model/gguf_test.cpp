@@ -84,6 +84,9 @@ void check_types_file(const std::string& name, uint32_t version) {
   EXPECT_EQ(f.get_int("test.i64"), -9000000000000000000LL);
   EXPECT_EQ(f.get_float_or("test.f32", 0), 0.15625);
   EXPECT_EQ(f.get_float_or("test.f64", 0), 2.718281828459045);
+  EXPECT_EQ(f.get_float_or("test.f32_eps", 0), 1e-5);  // the shortest decimal of float(1e-5)
+  EXPECT_EQ(f.find("test.array_f32")->value[0].get<double>(), double(0.1f));  // exact float32 bits
+  EXPECT_EQ(f.find("test.array_f32")->value[1].get<double>(), -2.5);
   EXPECT_EQ(f.find("test.bool")->value, true);
   EXPECT_EQ(f.get_string("test.string"), "h\xc3\xa9llo GGUF");
   EXPECT_EQ(f.find("test.array_i32")->value, json::parse("[1, -2, 3]"));
