@@ -1,5 +1,5 @@
 // Every hand-written backward of block_ops / block_aqlm against central finite differences in
-// double, at sizes that cross the internal chunk boundaries (128 tokens, 32 weight rows, 64
+// double, at sizes that cross the internal chunk boundaries (128 tokens, 64 weight rows, 64
 // query rows, 64 AQLM rows), and the forward passes against plain double loops.
 #include <gtest/gtest.h>
 
@@ -30,7 +30,7 @@ ThreadPool& pool() {
 
 TEST(BlockOps, LinearGradientsMatchFiniteDifferences) {
   std::mt19937_64 rng(1);
-  const int64_t n = 130, in = 7, out = 33;  // two token chunks, two weight-row chunks
+  const int64_t n = 130, in = 7, out = 70;  // two token chunks, two weight-row chunks (64 + 6)
   auto x = random_vector(size_t(n * in), rng), w = random_vector(size_t(out * in), rng),
        b = random_vector(size_t(out), rng), r = random_vector(size_t(n * out), rng);
   std::vector<double> y(size_t(n * out));

@@ -1,0 +1,110 @@
+#pragma once
+// Block fine-tuning (REFERENCE.md section 3, step 3): once a decoder block's linears are
+// quantized, keep the codes frozen and train the codebooks, scales, RMSNorm weights (and q/k/v
+// biases) with Adam so the quantized block reproduces the recorded fp block outputs.
+// Loss: MSE over the batch, divided by the mean square of the training targets (so it reads as
+// a relative error); early stopping on held-out windows restores the best parameters.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "core/quant/adam.h"
+#include "core/quant/block_trainable.h"
+#include "core/quant/quantized_layer.h"
+
+namespace aqlm {
+
+class ThreadPool;
+
+// The block being tuned. Each linear is AQLM (codebooks and scales are tuned in place, codes
+// frozen) or dense (frozen; its gradient still flows through). Norms and biases are tuned.
+struct FinetuneBlock {
+  BlockShape shape;
+  std::array<std::optional<QuantizedLayer>, kBlockLinearCount> aqlm;  // in block_linear_names() order
+  std::array<std::vector<float>, kBlockLinearCount> dense;            // [out, in] where aqlm is empty
+  std::array<std::vector<float>, 3> bias;                             // q, k, v when shape.attention_bias
+  std::vector<float> input_norm, post_attention_norm;                 // [hidden]
+
+  // Error naming the linear or tensor that does not fit the shape.
+  void validate() const;
+};
+
+// Calibration windows of one block: its fp inputs and the fp block's outputs, read through a
+// callback so they may live in memory, in fp16 or on disk.
+struct BlockWindows {
+  int64_t count = 0, seqlen = 0, hidden = 0;
+  // Writes window i's input and target ([seqlen, hidden] floats each) into x and target.
+  std::function<void(int64_t i, float* x, float* target)> load;
+
+  // Windows held in memory as [count, seqlen, hidden] arrays (kept alive by the caller).
+  static BlockWindows in_memory(const float* inputs, const float* targets, int64_t count, int64_t seqlen,
+                                int64_t hidden);
+};
+
+struct BlockMse {
+  double mse = 0;           // mean over every value of (y - target)^2
+  double relative_mse = 0;  // mse / mean(target^2)
+};
+
+struct BlockFinetuneOptions {
+  // The authors' block fine-tuning uses Adam with betas (0.9, 0.95); lr 1e-4 suits the
+  // normalised loss here (Adam is invariant to the loss scale, so it is the same step size).
+  AdamOptions adam{1e-4, 0.9, 0.95, 1e-8};
+  int max_epochs = 10;
+  int64_t batch_windows = 16;       // windows per Adam step (the last step of an epoch may have fewer)
+  int64_t micro_batch_windows = 1;  // windows per forward/backward: peak memory scales with this
+  int patience = 3;                 // held-out evaluations without improvement before stopping
+  int64_t heldout_every_steps = 0;  // 0: evaluate the held-out windows after each epoch
+  bool train_codebooks = true, train_scales = true, train_norms = true, train_biases = true;
+  uint64_t seed = 0;                // the order of the training windows in each epoch
+  ThreadPool* pool = nullptr;       // default: ThreadPool::global(); results do not depend on its size
+  const std::atomic<bool>* cancel = nullptr;  // stops after the current step, best parameters restored
+};
+
+// One Adam step, for the studio's plot and the CLI's log.
+struct BlockFinetuneProgress {
+  int epoch = 0;                     // 0-based
+  int64_t step = 0;                  // 1-based, counted over all epochs
+  int64_t steps_per_epoch = 0;
+  BlockMse train;                    // of this step's batch
+  std::optional<BlockMse> heldout;   // set when this step ended with a held-out evaluation
+  double best_heldout_relative_mse = 0;
+  double seconds = 0;                // since the start of run()
+};
+
+struct BlockFinetuneResult {
+  BlockMse initial_heldout, best_heldout;  // zero when there are no held-out windows
+  int64_t best_step = 0;                   // 0: the initial parameters were never beaten
+  int epochs_run = 0;
+  int64_t steps = 0;
+  bool stopped_early = false, cancelled = false;
+  double seconds = 0;
+};
+
+class BlockFinetuner {
+ public:
+  // Error when an option is out of range.
+  explicit BlockFinetuner(const BlockFinetuneOptions& options);
+
+  // Tunes `block` in place on `train`; with held-out windows, evaluates them before training
+  // and every heldout_every_steps steps (or each epoch), stops after `patience` evaluations
+  // without improvement and leaves the best evaluated parameters in `block`. Without held-out
+  // windows it runs max_epochs and keeps the last parameters.
+  // Deterministic for a given seed, whatever the thread count.
+  BlockFinetuneResult run(FinetuneBlock& block, const BlockWindows& train, const BlockWindows& heldout,
+                          const std::function<void(const BlockFinetuneProgress&)>& progress = {});
+
+  const BlockFinetuneOptions& options() const { return options_; }
+
+ private:
+  BlockFinetuneOptions options_;
+};
+
+// The block's output error on `windows`, run micro_batch_windows at a time.
+BlockMse evaluate_block_mse(const FinetuneBlock& block, const BlockWindows& windows, int64_t micro_batch_windows = 1,
+                            ThreadPool* pool = nullptr);
+
+}  // namespace aqlm
