@@ -15,7 +15,6 @@ Subcommands:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -333,8 +332,12 @@ def smollm2_hf_tokenizer(tok: dict):
 SMOLLM2_PROMPT = "The capital of France is Paris. The capital of Germany is"
 
 
-def ids_digest(ids) -> str:
-    return hashlib.sha256(np.asarray(ids, dtype="<i4").tobytes()).hexdigest()
+def ids_checksum(ids) -> int:
+    """Polynomial hash mod 2^61 - 1 (the C++ test recomputes it over our tokenizer's ids)."""
+    h, mod = 0, (1 << 61) - 1
+    for i in ids:
+        h = (h * 1000003 + int(i) + 1) % mod
+    return h
 
 
 def cmd_smollm2(args) -> None:
@@ -364,8 +367,8 @@ def cmd_smollm2(args) -> None:
         "wikitext2": {
             "file": "data/wikitext2-test.txt",
             "tokens": len(ids),
-            "ids_sha256_int32le": ids_digest(ids),
-            "first_ids": ids[:16],
+            "ids_checksum": ids_checksum(ids),
+            "window_ids": ids[:K * seqlen],
             "seqlen": seqlen,
             "windows": K,
             "window_nll_sums": sums,
