@@ -6,9 +6,10 @@ library (Rust), Google's `sentencepiece`, and a plain-Python transcription of ll
 
     python3 scripts/reference/tokenizer_reference.py generate
         writes tests/fixtures/text/*.json and tests/fixtures/text/reference_checks.txt
-    python3 scripts/reference/tokenizer_reference.py check-written DIR
-        loads the tokenizer.json files our C++ writer left in DIR (run the tests with
-        AQLM_TOKENIZER_EXPORT_DIR=DIR) with `tokenizers` and checks their ids against the fixtures
+    AQLM_TOKENIZER_EXPORT_DIR=/tmp/tok build-tok/bin/test_text --gtest_filter='TokenizerWriter.*'
+    python3 scripts/reference/tokenizer_reference.py check-written /tmp/tok
+        loads the tokenizer.json files our C++ writer left there with `tokenizers`, checks their
+        ids against the fixtures and records the result in tests/fixtures/text/hf_writer_checks.txt
 
 Needs: tokenizers, gguf, numpy; for `generate` also sentencepiece, protobuf and transformers
 (only for its SentencePiece merge generation), the SmolLM2 GGUF in the models cache, ../shared,
@@ -356,11 +357,34 @@ def transformers_gguf_crosscheck(keys, smol, log):
         "): it keeps no Digits split for pre 'smollm'")
 
 
+def check_with_transformers(path, cases, expected):
+    """The written tokenizer.json + tokenizer_config.json as a model folder, loaded by transformers."""
+    import shutil
+    import tempfile
+    config = path.with_name(path.name.replace(".tokenizer.json", ".tokenizer_config.json"))
+    if not config.exists():
+        return 0, 0
+    from transformers import AutoTokenizer
+    checked = failures = 0
+    with tempfile.TemporaryDirectory() as folder:
+        shutil.copy(path, Path(folder) / "tokenizer.json")
+        shutil.copy(config, Path(folder) / "tokenizer_config.json")
+        tok = AutoTokenizer.from_pretrained(folder)
+        for s, ids in zip(cases["strings"], expected["ids_add1_parse1"]):
+            checked += 1
+            got = tok(s)["input_ids"]
+            if got != ids:
+                failures += 1
+                print(f"FAIL transformers {path.name} {s!r}: {got} != {ids}")
+    return checked, failures
+
+
 def check_written(directory):
     """The C++ writer's tokenizer.json files, loaded by `tokenizers`, against the fixtures."""
     cases = json.loads((FIXTURES / "tokenizer_cases.json").read_text(encoding="utf-8"))
     directory = Path(directory)
     failures = 0
+    lines = []
     files = sorted(directory.glob("*.tokenizer.json"))
     assert files, f"no *.tokenizer.json in {directory}"
     for path in files:
@@ -384,8 +408,25 @@ def check_written(directory):
             if tok.decode(ids, skip_special_tokens=True) != text:
                 failures += 1
                 print(f"FAIL {path.name} decode {s!r}")
-        print(f"{path.name}: {checked} checks")
-    print(f"{len(files)} files, {failures} failures")
+        for text_name, expected_long in cases.get("long_texts", {}).items():
+            text_path = SHARED / "data" / text_name
+            if name not in expected_long or not text_path.exists():
+                continue
+            got = summary(hf_encode(tok, text_path.read_text(encoding="utf-8"), False, False))
+            checked += 1
+            if got != expected_long[name]:
+                failures += 1
+                print(f"FAIL {path.name} {text_name}: {got} != {expected_long[name]}")
+        checked_tf, failures_tf = check_with_transformers(path, cases, expected)
+        checked += checked_tf
+        failures += failures_tf
+        lines.append(f"{path.name}: {checked} checks (ids in 4 modes and decode of {len(cases['strings'])} strings, "
+                     f"long-text fingerprints, {checked_tf} through transformers with the written tokenizer_config.json)")
+        print(lines[-1])
+    lines.append(f"{len(files)} files written by tokenizer_spec_to_hf_json, loaded by tokenizers "
+                 f"{__import__('tokenizers').__version__}: {failures} failures")
+    print(lines[-1])
+    (FIXTURES / "hf_writer_checks.txt").write_text("\n".join(lines) + "\n")
     return failures == 0
 
 

@@ -189,5 +189,14 @@ TEST(TokenizerCommon, ByteMissingFromAByteLevelVocabularyBecomesUnk) {
   EXPECT_TRUE(make_tokenizer(spec)->encode("\xFF", false).empty());
 }
 
+TEST(TokenizerSentencePiece, VocabularyWithSpacesInsidePiecesIsEncodedWhole) {
+  // A piece like "e▁" would let a merge cross a word boundary, so the word-by-word shortcut must
+  // switch itself off. The extra piece is in no merge, so the ids must not change.
+  TokenizerSpec spec = spec_from_json_fixture("tok512_llama_tokenizer.json");
+  spec.vocab.push_back("e\xE2\x96\x81");
+  const auto tok = make_tokenizer(spec);
+  expect_ids_match(*tok, "tok512_llama");
+}
+
 }  // namespace
 }  // namespace aqlm::test

@@ -23,6 +23,7 @@ void round_trip(const TokenizerSpec& spec, const std::string& case_name, const s
   const nlohmann::json tj = tokenizer_spec_to_hf_json(spec);
   const nlohmann::json config = tokenizer_spec_to_hf_config(spec, "");
   export_if_asked(tj, case_name + "." + source + ".tokenizer.json");
+  export_if_asked(config, case_name + "." + source + ".tokenizer_config.json");
   const auto tok = make_tokenizer(tokenizer_spec_from_hf_json(tj, &config, "written " + source));
   EXPECT_EQ(tok->vocab_size(), int(spec.vocab.size()));
   EXPECT_EQ(tok->bos_id(), spec.bos_id);
