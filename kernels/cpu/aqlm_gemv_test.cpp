@@ -64,31 +64,6 @@ std::vector<FixtureCase> load_fixture() {
   return cases;
 }
 
-// Sum over k of |x[t, k] * W[o, k]| in double: the scale of the rounding error of any
-// summation order (error <= adds * 2^-24 * this sum for fp32 accumulation).
-std::vector<double> abs_products(const AqlmView& w, const float* x, int64_t n, int64_t ldx) {
-  std::vector<double> s(size_t(n * w.out), 0.0);
-  const int64_t K = w.codebook_size();
-  for (int64_t o = 0; o < w.out; ++o)
-    for (int64_t j = 0; j < w.groups(); ++j)
-      for (int64_t i = 0; i < w.group_size; ++i) {
-        double wk = 0.0;
-        for (int m = 0; m < w.num_codebooks; ++m)
-          wk += f16_to_f32(w.codebooks[(m * K + w.code(o, j, m)) * w.group_size + i]);
-        wk *= f16_to_f32(w.scales[o]);
-        for (int64_t t = 0; t < n; ++t) s[size_t(t * w.out + o)] += std::abs(wk * x[t * ldx + j * w.group_size + i]);
-      }
-  return s;
-}
-
-// fp32 summation of `adds` terms: |error| <= adds * 2^-24 * sum|terms| (first-order bound).
-// Each fast-kernel output passes it with adds = terms per output (g per table entry, M*in/g
-// table reads), a wrong code or group shifts an output by ~|x_k W_k|, orders of magnitude more.
-double fp32_sum_bound(const AqlmView& w, double abs_sum) {
-  const double adds = double(w.in) + double(w.groups() * w.num_codebooks) + 8.0;
-  return adds * std::ldexp(1.0, -24) * abs_sum + 1e-30;
-}
-
 // A ThreadPool-shaped executor for the tests: three real threads on disjoint chunks.
 void three_threads(size_t n, const RangeFn& fn, size_t) {
   const size_t parts = 3, chunk = (n + parts - 1) / parts;
@@ -127,9 +102,9 @@ TEST(AqlmGemvFixture, FastKernelsMatchNumpy) {
       std::vector<float> y(c.y.size(), kPoison);
       aqlm_gemv(w, x.data(), c.n, c.in, y.data(), c.out, scratch.data(),
                 threaded ? ParallelFor(three_threads) : ParallelFor());
-      const auto abs_sum = abs_products(w, x.data(), c.n, c.in);
+      const auto abs_sum = test::abs_products(w, x.data(), c.n, c.in);
       for (size_t i = 0; i < y.size(); ++i)
-        EXPECT_NEAR(y[i], c.y[i], fp32_sum_bound(w, abs_sum[i])) << "output " << i;
+        EXPECT_NEAR(y[i], c.y[i], test::fp32_sum_bound(w, abs_sum[i])) << "output " << i;
     }
   }
 }
@@ -186,14 +161,14 @@ TEST_P(AqlmGemvRandom, FastMatchesReferenceOnRowRangesAndStrides) {
     aqlm_gemv_prepare(w, x.data(), n, ldx, scratch.data(), 0, w.groups() / 2);
     aqlm_gemv_prepare(w, x.data(), n, ldx, scratch.data(), w.groups() / 2, w.groups());
     aqlm_gemv_rows(w, x.data(), n, ldx, scratch.data(), y.data(), ldy, 3, s.out - 2);
-    const auto abs_sum = abs_products(w, x.data(), n, ldx);
+    const auto abs_sum = test::abs_products(w, x.data(), n, ldx);
     for (int64_t t = 0; t < n; ++t) {
       for (int64_t o = 0; o < ldy; ++o) {
         const float v = y[size_t(t * ldy + o)];
         if (o < 3 || o >= s.out - 2) {
           EXPECT_TRUE(std::isnan(v)) << "row " << o << " outside the range was written";
         } else {
-          ASSERT_NEAR(v, ref[size_t(t * ldy + o)], fp32_sum_bound(w, abs_sum[size_t(t * s.out + o)]))
+          ASSERT_NEAR(v, ref[size_t(t * ldy + o)], test::fp32_sum_bound(w, abs_sum[size_t(t * s.out + o)]))
               << "token " << t << " row " << o;
         }
       }
@@ -221,8 +196,8 @@ TEST(AqlmGemv, ManyTokensRunInPasses) {
   aqlm_gemv_reference(layer.view(), x.data(), n, 64, ref.data(), 40, 0, 40);
   std::vector<float> scratch(aqlm_gemv_scratch_floats(layer.view(), n));
   aqlm_gemv(layer.view(), x.data(), n, 64, y.data(), 40, scratch.data(), three_threads);
-  const auto abs_sum = abs_products(layer.view(), x.data(), n, 64);
-  for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], fp32_sum_bound(layer.view(), abs_sum[i])) << i;
+  const auto abs_sum = test::abs_products(layer.view(), x.data(), n, 64);
+  for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], test::fp32_sum_bound(layer.view(), abs_sum[i])) << i;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // codes, codebooks and scales in the Hugging Face storage layout, drawn either from the
 // fixed integer recipe of scripts/reference/aqlm_gemv_fixture.py (so the numpy reference
 // can compute expected values) or from fresh random numbers.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -98,6 +99,33 @@ inline AqlmLayer random_layer(int64_t out, int64_t in, int M, int B, int g, uint
   std::uniform_real_distribution<float> scale(0.5f, 1.5f);
   for (auto& v : l.scales) v = f32_to_f16(scale(rng) / std::sqrt(float(in)));
   return l;
+}
+
+// Sum over k of |x[t, k] * W[o, k]| in double, [n, out]: the scale of the rounding error of
+// any summation order.
+inline std::vector<double> abs_products(const AqlmView& w, const float* x, int64_t n, int64_t ldx) {
+  std::vector<double> s(static_cast<size_t>(n * w.out), 0.0);
+  const int64_t K = w.codebook_size(), g = w.group_size;
+  std::vector<double> wk(static_cast<size_t>(g));
+  for (int64_t o = 0; o < w.out; ++o) {
+    const double scale = f16_to_f32(w.scales[o]);
+    for (int64_t j = 0; j < w.groups(); ++j) {
+      std::fill(wk.begin(), wk.end(), 0.0);
+      for (int m = 0; m < w.num_codebooks; ++m)
+        for (int64_t i = 0; i < g; ++i) wk[size_t(i)] += f16_to_f32(w.codebooks[(m * K + w.code(o, j, m)) * g + i]);
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t i = 0; i < g; ++i) s[size_t(t * w.out + o)] += std::abs(wk[size_t(i)] * scale * x[t * ldx + j * g + i]);
+    }
+  }
+  return s;
+}
+
+// fp32 summation of `adds` terms: |error| <= adds * 2^-24 * sum|terms| (first-order bound),
+// with adds = every product plus every table read of an output. A wrong code or group
+// shifts an output by ~|x_k W_k|, orders of magnitude more.
+inline double fp32_sum_bound(const AqlmView& w, double abs_sum) {
+  const double adds = double(w.in) + double(w.groups() * w.num_codebooks) + 8.0;
+  return adds * std::ldexp(1.0, -24) * abs_sum + 1e-30;
 }
 
 }  // namespace aqlm::test
