@@ -21,9 +21,9 @@ constexpr int64_t kRowTile = 64;
 constexpr double kScaleEps = 1e-9;  // keeps the scale of an all-zero row positive
 
 template <typename Fn>
-void for_rows(int64_t rows, Fn&& fn) {
+void for_rows(ThreadPool& pool, int64_t rows, Fn&& fn) {
   const int64_t tiles = (rows + kRowTile - 1) / kRowTile;
-  ThreadPool::global().parallel_for(size_t(tiles), [&](size_t t0, size_t t1, int) {
+  pool.parallel_for(size_t(tiles), [&](size_t t0, size_t t1, int) {
     for (int64_t r = int64_t(t0) * kRowTile, e = std::min(rows, int64_t(t1) * kRowTile); r < e; ++r) fn(r);
   });
 }
@@ -43,19 +43,23 @@ void check_supported(const LayerProblem& p, const AqlmOptions& o) {
   AQLM_CHECK(o.max_epochs >= 0 && o.adam_steps >= 0 && o.kmeans_iterations >= 0, p.name,
              ": epochs, Adam steps and k-means iterations must not be negative");
   AQLM_CHECK(o.relative_tolerance >= 0, p.name, ": relative tolerance ", o.relative_tolerance, " is negative");
+  AQLM_CHECK(std::isfinite(o.learning_rate) && o.learning_rate > 0, p.name, ": Adam learning rate ", o.learning_rate,
+             " must be positive");
+  AQLM_CHECK(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, p.name, ": Adam betas (", o.beta1, ", ",
+             o.beta2, ") must be in [0, 1)");
 }
 
 // The layer's dense reconstruction W', its error R = (W - W') XTX and the loss, for the
 // current codes, codebooks and scales.
 class Reconstruction {
  public:
-  Reconstruction(const LayerProblem& p, const std::vector<float>& xtx_f, double energy)
-      : p_(p), xtx_f_(xtx_f), energy_(energy), error_(p.weight.size()), error_xtx_(p.weight.size()) {}
+  Reconstruction(ThreadPool& pool, const LayerProblem& p, const std::vector<float>& xtx_f, double energy)
+      : pool_(pool), p_(p), xtx_f_(xtx_f), energy_(energy), error_(p.weight.size()), error_xtx_(p.weight.size()) {}
 
   void refresh(const QuantizedLayer& layer) {
     const int64_t in = p_.in_features, g = layer.config.group_size, M = layer.config.num_codebooks;
     const int64_t K = layer.config.codebook_size(), J = in / g;
-    for_rows(p_.out_features, [&](int64_t o) {
+    for_rows(pool_, p_.out_features, [&](int64_t o) {
       const float s = layer.scales[size_t(o)];
       for (int64_t j = 0; j < J; ++j) {
         const uint16_t* code = &layer.codes[size_t((o * J + j) * M)];
@@ -67,13 +71,14 @@ class Reconstruction {
         }
       }
     });
-    xtx_product(error_.data(), p_.out_features, in, xtx_f_.data(), error_xtx_.data());
-    loss_ = dot_double(error_.data(), error_xtx_.data(), error_.size());
+    xtx_product(pool_, error_.data(), p_.out_features, in, xtx_f_.data(), error_xtx_.data());
+    loss_ = dot_double(pool_, error_.data(), error_xtx_.data(), error_.size());
   }
   double relative_error() const { return loss_ / energy_; }
   std::vector<float>& error_xtx() { return error_xtx_; }
 
  private:
+  ThreadPool& pool_;
   const LayerProblem& p_;
   const std::vector<float>& xtx_f_;
   double energy_;
@@ -86,7 +91,7 @@ class Reconstruction {
 // fixed order (an inverted index of the codes built once per Adam round).
 class CodebookGradient {
  public:
-  explicit CodebookGradient(const QuantizedLayer& layer) : layer_(layer) {
+  CodebookGradient(ThreadPool& pool, const QuantizedLayer& layer) : pool_(pool), layer_(layer) {
     const int64_t M = layer.config.num_codebooks, K = layer.config.codebook_size();
     const int64_t places = layer.out_features * layer.num_groups();
     offsets_.assign(size_t(M * (K + 1)), 0);
@@ -107,7 +112,7 @@ class CodebookGradient {
     const int64_t g = L.config.group_size, M = L.config.num_codebooks, K = L.config.codebook_size();
     const int64_t in = L.in_features, J = L.num_groups(), places = L.out_features * J;
     const double factor = -2.0 / double(L.out_features);  // d/dW' of tr(E XTX E^T)/out, E = W - W'
-    ThreadPool::global().parallel_for(size_t(M * K), [&](size_t w0, size_t w1, int) {
+    pool_.parallel_for(size_t(M * K), [&](size_t w0, size_t w1, int) {
       double acc[64];
       for (size_t w = w0; w < w1; ++w) {
         const int64_t m = int64_t(w) / K, k = int64_t(w) % K;
@@ -122,7 +127,7 @@ class CodebookGradient {
         for (int64_t d = 0; d < g; ++d) codebooks_grad_[w * size_t(g) + size_t(d)] = float(factor * acc[d]);
       }
     }, 64);
-    for_rows(L.out_features, [&](int64_t o) {
+    for_rows(pool_, L.out_features, [&](int64_t o) {
       double acc = 0;
       for (int64_t j = 0; j < J; ++j) {
         const uint16_t* code = &L.codes[size_t((o * J + j) * M)];
@@ -139,6 +144,7 @@ class CodebookGradient {
   std::span<const float> scales_grad() const { return scales_grad_; }
 
  private:
+  ThreadPool& pool_;
   const QuantizedLayer& layer_;
   std::vector<int64_t> offsets_, uses_;
   std::vector<float> codebooks_grad_, scales_grad_;
@@ -160,6 +166,7 @@ const char* aqlm_phase_name(AqlmPhase phase) {
 
 QuantizedLayer initialize_aqlm(const LayerProblem& p, const AqlmOptions& options) {
   check_supported(p, options);
+  ThreadPool& pool = options.pool ? *options.pool : ThreadPool::global();
   const AqlmConfig& c = options.config;
   const int64_t out = p.out_features, in = p.in_features, g = c.group_size, M = c.num_codebooks;
   const int64_t K = c.codebook_size(), J = in / g;
@@ -173,7 +180,7 @@ QuantizedLayer initialize_aqlm(const LayerProblem& p, const AqlmOptions& options
 
   // Residual: W / scale, as groups [out * J, g].
   std::vector<float> residual(p.weight.size());
-  for_rows(out, [&](int64_t o) {
+  for_rows(pool, out, [&](int64_t o) {
     double norm = 0;
     for (int64_t i = 0; i < in; ++i) norm += double(p.weight[size_t(o * in + i)]) * p.weight[size_t(o * in + i)];
     const float s = float(std::sqrt(norm) + kScaleEps);
@@ -186,9 +193,9 @@ QuantizedLayer initialize_aqlm(const LayerProblem& p, const AqlmOptions& options
     ko.max_iterations = options.kmeans_iterations;
     ko.max_points_per_centroid = options.kmeans_points_per_centroid;
     ko.seed = QuantRandom::derive(options.seed, kKmeansStream, uint64_t(m)).next();
-    const KMeansResult km = kmeans(residual.data(), out * J, int(g), K, ko);
+    const KMeansResult km = kmeans(pool, residual.data(), out * J, int(g), K, ko);
     std::copy(km.centroids.begin(), km.centroids.end(), layer.codebooks.begin() + m * K * g);
-    ThreadPool::global().parallel_for(size_t(out * J), [&](size_t p0, size_t p1, int) {
+    pool.parallel_for(size_t(out * J), [&](size_t p0, size_t p1, int) {
       for (size_t q = p0; q < p1; ++q) {
         const uint32_t k = km.assignment[q];
         layer.codes[q * size_t(M) + size_t(m)] = uint16_t(k);
@@ -201,6 +208,7 @@ QuantizedLayer initialize_aqlm(const LayerProblem& p, const AqlmOptions& options
 
 AqlmResult quantize_aqlm(const LayerProblem& p, const AqlmOptions& options, const AqlmProgressFn& progress) {
   const auto t0 = std::chrono::steady_clock::now();
+  ThreadPool& pool = options.pool ? *options.pool : ThreadPool::global();
   p.validate();
   check_supported(p, options);
   const double energy = p.reference_energy();
@@ -216,7 +224,7 @@ AqlmResult quantize_aqlm(const LayerProblem& p, const AqlmOptions& options, cons
   QuantizedLayer& layer = result.layer;
   std::vector<float> xtx_f(p.xtx.size());
   std::transform(p.xtx.begin(), p.xtx.end(), xtx_f.begin(), [](double v) { return float(v); });
-  Reconstruction rec(p, xtx_f, energy);
+  Reconstruction rec(pool, p, xtx_f, energy);
   rec.refresh(layer);
   result.initial_relative_error = rec.relative_error();
   result.init_seconds = seconds_since(t0);
@@ -237,7 +245,7 @@ AqlmResult quantize_aqlm(const LayerProblem& p, const AqlmOptions& options, cons
     AqlmEpochStats stats;
     auto phase_start = std::chrono::steady_clock::now();
     if (options.adam_steps > 0) {
-      CodebookGradient gradient(layer);
+      CodebookGradient gradient(pool, layer);
       for (int step = 0; step < options.adam_steps; ++step) {
         AQLM_CHECK(!(options.cancel && options.cancel->load()), "cancelled");
         report(AqlmPhase::CodebookUpdate, epoch, step, options.adam_steps, rec.relative_error());
@@ -259,6 +267,7 @@ AqlmResult quantize_aqlm(const LayerProblem& p, const AqlmOptions& options, cons
     bo.beam_size = beam;
     bo.seed = QuantRandom::derive(options.seed, kBeamStream, uint64_t(epoch)).next();
     bo.cancel = options.cancel;
+    bo.pool = &pool;
     const double start_loss = rec.relative_error();
     beam_search_sweep(layer, p.xtx.data(), xtx_f.data(), rec.error_xtx(), bo,
                       [&](int64_t done, int64_t total, double change) {

@@ -17,6 +17,8 @@
 
 namespace aqlm {
 
+class ThreadPool;
+
 struct AqlmOptions {
   AqlmConfig config;
   int beam_size = 0;  // 0: 1 when 2^B >= 4096 (the 1x16 recipes), else 8 (the 2x8 recipes)
@@ -31,6 +33,7 @@ struct AqlmOptions {
   int64_t kmeans_points_per_centroid = 0;  // 0: fit on every group
   uint64_t seed = 0;
   const std::atomic<bool>* cancel = nullptr;  // checked between steps; Error "cancelled" when set
+  ThreadPool* pool = nullptr;                  // null: ThreadPool::global()
 };
 
 enum class AqlmPhase { Initialization, CodebookUpdate, BeamSearch };

@@ -18,9 +18,9 @@ constexpr int64_t kRowTile = 64;  // fixed row tiles: results do not depend on t
 constexpr uint64_t kGroupOrderStream = 11, kCodebookOrderStream = 12;
 
 template <typename Fn>
-void for_rows(int64_t rows, Fn&& fn) {
+void for_rows(ThreadPool& pool, int64_t rows, Fn&& fn) {
   const int64_t tiles = (rows + kRowTile - 1) / kRowTile;
-  ThreadPool::global().parallel_for(size_t(tiles), [&](size_t t0, size_t t1, int) {
+  pool.parallel_for(size_t(tiles), [&](size_t t0, size_t t1, int) {
     for (int64_t r = int64_t(t0) * kRowTile, e = std::min(rows, int64_t(t1) * kRowTile); r < e; ++r) fn(r);
   });
 }
@@ -48,6 +48,7 @@ double beam_search_sweep(QuantizedLayer& layer, const double* xtx, const float* 
              out * in);
   const int beam = int(std::min<int64_t>(options.beam_size, std::max<int64_t>(1, K)));
   const float* codebooks = layer.codebooks.data();
+  ThreadPool& pool = options.pool ? *options.pool : ThreadPool::global();
 
   // Work in the visiting order: group a of the permuted layout is group order[a], so the
   // groups still to visit are always the columns to the right.
@@ -56,11 +57,11 @@ double beam_search_sweep(QuantizedLayer& layer, const double* xtx, const float* 
   for (int64_t a = 0; a < J; ++a)
     for (int d = 0; d < g; ++d) column[size_t(a * g + d)] = order[size_t(a)] * g + d;
   RowMatrixF xp(in, in), rp(out, in);
-  for_rows(in, [&](int64_t r) {
+  for_rows(pool, in, [&](int64_t r) {
     const float* src = xtx_f + column[size_t(r)] * in;
     for (int64_t c = 0; c < in; ++c) xp(r, c) = src[column[size_t(c)]];
   });
-  for_rows(out, [&](int64_t o) {
+  for_rows(pool, out, [&](int64_t o) {
     const float* src = error_xtx.data() + o * in;
     for (int64_t c = 0; c < in; ++c) rp(o, c) = src[column[size_t(c)]];
   });
@@ -101,7 +102,7 @@ double beam_search_sweep(QuantizedLayer& layer, const double* xtx, const float* 
     const std::vector<int64_t> codebook_order = QuantRandom::derive(options.seed, kCodebookOrderStream, uint64_t(a)).permutation(M);
 
     // The starting hypothesis of every row: its current codes.
-    for_rows(out, [&](int64_t o) {
+    for_rows(pool, out, [&](int64_t o) {
       const double s = layer.scales[size_t(o)];
       const uint16_t* codes = &layer.codes[size_t((o * J + j) * M)];
       double v[64];
@@ -126,7 +127,7 @@ double beam_search_sweep(QuantizedLayer& layer, const double* xtx, const float* 
     int64_t hyps = 1;
     for (int t = 0; t < M; ++t) {
       const int m = int(codebook_order[size_t(t)]);
-      ThreadPool::global().parallel_for(size_t(K), [&](size_t c0, size_t c1, int) {
+      pool.parallel_for(size_t(K), [&](size_t c0, size_t c1, int) {
         for (size_t c = c0; c < c1; ++c) {
           const float* w = word(m, int64_t(c));
           float n = 0;
@@ -141,7 +142,7 @@ double beam_search_sweep(QuantizedLayer& layer, const double* xtx, const float* 
       sets[size_t(m)].set_bias(bias.data());
 
       // Queries: q = u - H p, p = the hypothesis' sum without codebook m.
-      for_rows(out, [&](int64_t o) {
+      for_rows(pool, out, [&](int64_t o) {
         const double* uo = &u[size_t(o * g)];
         for (int64_t h = 0; h < hyps; ++h) {
           const int64_t hi = o * beam + h;
@@ -159,14 +160,14 @@ double beam_search_sweep(QuantizedLayer& layer, const double* xtx, const float* 
       });
       const int kk = int(std::min<int64_t>(beam, K));
       if (kk == 1)
-        search_nearest(sets[size_t(m)], queries.data(), out * hyps, found.data(), found_score.data());
+        search_nearest(pool, sets[size_t(m)], queries.data(), out * hyps, found.data(), found_score.data());
       else
-        search_top_k(sets[size_t(m)], queries.data(), out * hyps, kk, found.data(), found_score.data());
+        search_top_k(pool, sets[size_t(m)], queries.data(), out * hyps, kk, found.data(), found_score.data());
 
       // Keep the best `beam` (parent, word) pairs of each row, in ascending psi; ties keep
       // the earlier parent and the earlier word.
       const int64_t next_hyps = std::min<int64_t>(beam, hyps * kk);
-      for_rows(out, [&](int64_t o) {
+      for_rows(pool, out, [&](int64_t o) {
         std::vector<std::pair<double, int64_t>> cand(static_cast<size_t>(hyps * kk));
         for (int64_t h = 0; h < hyps; ++h)
           for (int r = 0; r < kk; ++r) {
@@ -194,7 +195,7 @@ double beam_search_sweep(QuantizedLayer& layer, const double* xtx, const float* 
     }
 
     // Commit the best hypothesis where it lowers psi, recomputed in double from the codes.
-    for_rows(out, [&](int64_t o) {
+    for_rows(pool, out, [&](int64_t o) {
       uint16_t* codes = &layer.codes[size_t((o * J + j) * M)];
       const uint16_t* best = &hyp_codes[size_t(o * beam * M)];
       double v_old[64], v_new[64];
@@ -231,7 +232,7 @@ double beam_search_sweep(QuantizedLayer& layer, const double* xtx, const float* 
     const int64_t c0 = (a + 1) * g, width = in - c0;
     if (width > 0) {
       const int64_t tiles = (out + kRowTile - 1) / kRowTile;
-      ThreadPool::global().parallel_for(size_t(tiles), [&](size_t t0, size_t t1, int) {
+      pool.parallel_for(size_t(tiles), [&](size_t t0, size_t t1, int) {
         for (size_t t = t0; t < t1; ++t) {
           const int64_t r0 = int64_t(t) * kRowTile, rows = std::min(kRowTile, out - r0);
           if (delta.middleRows(r0, rows).isZero(0)) continue;

@@ -23,10 +23,13 @@
 
 namespace aqlm {
 
+class ThreadPool;
+
 struct BeamSearchOptions {
   int beam_size = 1;
   uint64_t seed = 0;
   const std::atomic<bool>* cancel = nullptr;  // checked between groups; Error "cancelled" when set
+  ThreadPool* pool = nullptr;                  // null: ThreadPool::global()
 };
 
 // Called after every few groups: groups done, groups in all, predicted change of

@@ -226,12 +226,12 @@ float candidate_score(const CandidateSet& set, int64_t c, const float* q) {
   return acc;
 }
 
-void search_nearest(const CandidateSet& set, const float* queries, int64_t n, uint32_t* best_index,
+void search_nearest(ThreadPool& pool, const CandidateSet& set, const float* queries, int64_t n, uint32_t* best_index,
                     float* best_score) {
   check_cpu();
   const NearestFn kernel = nearest_kernel(set.group_size());
   const int64_t tiles = (n + kQueryTile - 1) / kQueryTile;
-  ThreadPool::global().parallel_for(size_t(tiles), [&](size_t t0, size_t t1, int) {
+  pool.parallel_for(size_t(tiles), [&](size_t t0, size_t t1, int) {
     for (size_t t = t0; t < t1; ++t) {
       const int64_t q0 = int64_t(t) * kQueryTile, q1 = std::min(n, q0 + kQueryTile);
       kernel(set, queries, q0, q1, best_index, best_score);
@@ -239,12 +239,12 @@ void search_nearest(const CandidateSet& set, const float* queries, int64_t n, ui
   });
 }
 
-void search_top_k(const CandidateSet& set, const float* queries, int64_t n, int k, uint32_t* index, float* score) {
+void search_top_k(ThreadPool& pool, const CandidateSet& set, const float* queries, int64_t n, int k, uint32_t* index, float* score) {
   check_cpu();
   AQLM_CHECK(k >= 1 && k <= set.count(), "top-", k, " search among ", set.count(), " candidates");
   const TopKFn kernel = top_k_kernel(set.group_size());
   const int64_t tiles = (n + kQueryTile - 1) / kQueryTile;
-  ThreadPool::global().parallel_for(size_t(tiles), [&](size_t t0, size_t t1, int) {
+  pool.parallel_for(size_t(tiles), [&](size_t t0, size_t t1, int) {
     for (size_t t = t0; t < t1; ++t) {
       const int64_t q0 = int64_t(t) * kQueryTile, q1 = std::min(n, q0 + kQueryTile);
       kernel(set, queries, q0, q1, k, index, score);

@@ -19,6 +19,8 @@
 
 namespace aqlm {
 
+class ThreadPool;
+
 class CandidateSet {
  public:
   CandidateSet() = default;
@@ -48,12 +50,12 @@ class CandidateSet {
 float candidate_score(const CandidateSet& set, int64_t c, const float* q);
 
 // For each of n queries (rows of queries[n, g]) the best candidate and its score.
-// Runs on ThreadPool::global() over fixed tiles of queries.
-void search_nearest(const CandidateSet& set, const float* queries, int64_t n, uint32_t* best_index,
+// Runs on `pool` over fixed tiles of queries.
+void search_nearest(ThreadPool& pool, const CandidateSet& set, const float* queries, int64_t n, uint32_t* best_index,
                     float* best_score);
 
 // For each query the k best candidates in ascending score (ties: lower index first):
 // index[n, k], score[n, k]. k <= count.
-void search_top_k(const CandidateSet& set, const float* queries, int64_t n, int k, uint32_t* index, float* score);
+void search_top_k(ThreadPool& pool, const CandidateSet& set, const float* queries, int64_t n, int k, uint32_t* index, float* score);
 
 }  // namespace aqlm

@@ -21,15 +21,15 @@ CandidateSet centroid_set(const float* centroids, int64_t k, int g) {
 }
 }  // namespace
 
-std::vector<uint32_t> assign_nearest(const float* points, int64_t n, int g, const float* centroids, int64_t k) {
+std::vector<uint32_t> assign_nearest(ThreadPool& pool, const float* points, int64_t n, int g, const float* centroids, int64_t k) {
   const CandidateSet set = centroid_set(centroids, k, g);
   std::vector<uint32_t> index(static_cast<size_t>(n));
   std::vector<float> score(static_cast<size_t>(n));
-  search_nearest(set, points, n, index.data(), score.data());
+  search_nearest(pool, set, points, n, index.data(), score.data());
   return index;
 }
 
-KMeansResult kmeans(const float* points, int64_t n, int g, int64_t k, const KMeansOptions& options) {
+KMeansResult kmeans(ThreadPool& pool, const float* points, int64_t n, int g, int64_t k, const KMeansOptions& options) {
   AQLM_CHECK(n > 0 && k > 0 && g > 0, "k-means of ", n, " points into ", k, " clusters");
   AQLM_CHECK(options.max_iterations >= 0, "k-means: max iterations ", options.max_iterations, " is negative");
   QuantRandom rng(options.seed);
@@ -53,7 +53,7 @@ KMeansResult kmeans(const float* points, int64_t n, int g, int64_t k, const KMea
   std::vector<uint32_t> assign(static_cast<size_t>(sample), UINT32_MAX);
   std::vector<int64_t> offsets(static_cast<size_t>(k) + 1), members(static_cast<size_t>(sample));
   for (int it = 0; it < options.max_iterations; ++it) {
-    std::vector<uint32_t> next = assign_nearest(data.data(), sample, g, result.centroids.data(), k);
+    std::vector<uint32_t> next = assign_nearest(pool, data.data(), sample, g, result.centroids.data(), k);
     const bool changed = next != assign;
     assign.swap(next);
     if (!changed) break;
@@ -64,7 +64,7 @@ KMeansResult kmeans(const float* points, int64_t n, int g, int64_t k, const KMea
     for (int64_t c = 0; c < k; ++c) offsets[size_t(c + 1)] += offsets[size_t(c)];
     std::vector<int64_t> fill(offsets.begin(), offsets.end() - 1);
     for (int64_t i = 0; i < sample; ++i) members[size_t(fill[assign[size_t(i)]]++)] = i;
-    ThreadPool::global().parallel_for(size_t(k), [&](size_t c0, size_t c1, int) {
+    pool.parallel_for(size_t(k), [&](size_t c0, size_t c1, int) {
       std::vector<double> sum(static_cast<size_t>(g));
       for (size_t c = c0; c < c1; ++c) {
         const int64_t b = offsets[c], e = offsets[c + 1];
@@ -76,7 +76,7 @@ KMeansResult kmeans(const float* points, int64_t n, int g, int64_t k, const KMea
       }
     });
   }
-  result.assignment = assign_nearest(points, n, g, result.centroids.data(), k);
+  result.assignment = assign_nearest(pool, points, n, g, result.centroids.data(), k);
   return result;
 }
 

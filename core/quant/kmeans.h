@@ -8,6 +8,8 @@
 
 namespace aqlm {
 
+class ThreadPool;
+
 struct KMeansOptions {
   int max_iterations = 20;
   // Fit on at most this many points per centroid (a seeded random subset); 0: all points.
@@ -22,9 +24,9 @@ struct KMeansResult {
 };
 
 // points: [n, g] row-major.
-KMeansResult kmeans(const float* points, int64_t n, int g, int64_t k, const KMeansOptions& options);
+KMeansResult kmeans(ThreadPool& pool, const float* points, int64_t n, int g, int64_t k, const KMeansOptions& options);
 
 // Nearest centroid of each point (ties: lower index).
-std::vector<uint32_t> assign_nearest(const float* points, int64_t n, int g, const float* centroids, int64_t k);
+std::vector<uint32_t> assign_nearest(ThreadPool& pool, const float* points, int64_t n, int g, const float* centroids, int64_t k);
 
 }  // namespace aqlm

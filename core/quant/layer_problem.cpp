@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/common/error.h"
+#include "core/common/thread_pool.h"
 #include "core/quant/xtx_products.h"
 
 namespace aqlm {
@@ -22,7 +23,7 @@ void LayerProblem::validate() const {
 }
 
 double LayerProblem::reference_energy() const {
-  return trace_quadratic_form(weight.data(), out_features, in_features, xtx.data());
+  return trace_quadratic_form(ThreadPool::global(), weight.data(), out_features, in_features, xtx.data());
 }
 
 double LayerProblem::relative_error(const std::vector<float>& reconstruction) const {
@@ -32,7 +33,7 @@ double LayerProblem::relative_error(const std::vector<float>& reconstruction) co
   for (size_t i = 0; i < delta.size(); ++i) delta[i] = reconstruction[i] - weight[i];
   const double energy = reference_energy();
   AQLM_CHECK(energy > 0, name, ": ||W X||^2 is ", energy, ", so the relative error is undefined");
-  return trace_quadratic_form(delta.data(), out_features, in_features, xtx.data()) / energy;
+  return trace_quadratic_form(ThreadPool::global(), delta.data(), out_features, in_features, xtx.data()) / energy;
 }
 
 }  // namespace aqlm
