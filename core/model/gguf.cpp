@@ -403,11 +403,17 @@ ModelConfig config_from_metadata(const GgufFile& f, const std::string& arch_name
     if (t == "linear") {
       c.rope_scaling.type = "linear";
       c.rope_scaling.factor = f.get_float_or(a + "rope.scaling.factor", 1.0);
+    } else if (t == "llama3") {
+      AQLM_CHECK(f.find_tensor("rope_freqs.weight"), p, ": rope scaling 'llama3' without the rope_freqs.weight tensor");
     } else {
       AQLM_CHECK(t == "none" || t.empty(), p, ": rope scaling '", t, "' is not supported (supported: linear, llama3)");
     }
   }
-  if (const GgufTensorInfo* freqs = f.find_tensor("rope_freqs.weight")) read_llama3_rope_scaling(f, arch_name, *freqs, c);
+  if (const GgufTensorInfo* freqs = f.find_tensor("rope_freqs.weight")) {
+    AQLM_CHECK(c.rope_scaling.type.empty(), p, ": rope_freqs.weight and rope scaling '", c.rope_scaling.type,
+               "' cannot both apply");
+    read_llama3_rope_scaling(f, arch_name, *freqs, c);
+  }
 
   c.bos_token_id = int(f.get_int_or("tokenizer.ggml.bos_token_id", -1));
   for (const char* key : {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"}) {

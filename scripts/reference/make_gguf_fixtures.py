@@ -16,7 +16,8 @@ Files:
   tiny_expected.{json,f32}  "MODEL:HF name" -> the tensor the model must load as
   bad_*.gguf         complete models but for one defect each (architecture phi3, a missing
                      tensor, a missing metadata key, a shape the config contradicts, an unknown
-                     tensor, an IQ4_NL tensor)
+                     tensor, an IQ4_NL tensor, rope_freqs not following Llama 3.1's scaling)
+  rope_linear.gguf   linear rope scaling (factor 2) in the metadata
 """
 import json
 import math
@@ -285,6 +286,14 @@ def main(out):
         w.add_tensor("blk.0.attn_q_norm.weight", np.ones(8, dtype=np.float32))
     write_model(out, "bad_unknown_tensor.gguf", "llama", 1, False, False, False, qwen_types, None,
                 extra=unknown_tensor)
+    def wrong_rope_freqs(w):  # Llama-3 factors computed with low_freq_factor 2: not Llama 3.1's 1
+        w.add_tensor("rope_freqs.weight", llama3_rope_factors(500000.0, 8, 8.0, 2.0, 4.0, 8192))
+    write_model(out, "bad_rope_freqs.gguf", "llama", 1, False, False, False, qwen_types, None, after=wrong_rope_freqs)
+
+    def linear_rope(w):
+        w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        w.add_rope_scaling_factor(2.0)
+    write_model(out, "rope_linear.gguf", "llama", 1, False, False, False, qwen_types, None, after=linear_rope)
     # IQ4_NL: a real GGML type this program does not dequantize (random bytes; never decoded).
     write_model(out, "bad_type.gguf", "llama", 1, False, False, False, dict(qwen_types, ffn=T.IQ4_NL), None)
 

@@ -207,6 +207,10 @@ TEST(Gguf, ModelErrorsNameFileAndCause) {
   expect_error(load("bad_shape.gguf"), {"bad_shape.gguf", "blk.0.ffn_gate.weight", "[64, 32]", "[60, 32]"});
   expect_error(load("bad_unknown_tensor.gguf"), {"bad_unknown_tensor.gguf", "blk.0.attn_q_norm.weight", "llama"});
   expect_error(load("bad_type.gguf"), {"bad_type.gguf", "IQ4_NL", "cannot be read", "Q8_0"});
+  expect_error(load("bad_rope_freqs.gguf"), {"bad_rope_freqs.gguf", "rope_freqs.weight[", "Llama-3 rope scaling"});
+  const GgufWeights linear = load_gguf_weights(fixture("rope_linear.gguf").string());
+  EXPECT_EQ(linear.config.rope_scaling.type, "linear");
+  EXPECT_EQ(linear.config.rope_scaling.factor, 2.0);
 }
 
 TEST(Gguf, FileErrorsNameFileAndCause) {
