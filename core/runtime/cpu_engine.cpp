@@ -86,6 +86,7 @@ class CpuEngine final : public Engine {
   // Activations of one batch, [max_batch, width] each.
   std::vector<float> x_, xn_, tmp_, q_, k_, v_, att_, gate_, up_;
   std::vector<std::vector<float>> scratch_;  // per thread
+  std::vector<std::vector<float>> shared_;   // per job of one run_linears call (AQLM lookup tables)
 };
 
 CpuEngine::CpuEngine(const Model& model, const EngineOptions& options)
@@ -128,20 +129,20 @@ CpuEngine::CpuEngine(const Model& model, const EngineOptions& options)
     Block b;
     b.attn_norm = norm_weight(w, p + "input_layernorm.weight", hidden_);
     b.mlp_norm = norm_weight(w, p + "post_attention_layernorm.weight", hidden_);
-    b.q = load_linear(w, p + "self_attn.q_proj", hidden_, q_dim_);
-    b.k = load_linear(w, p + "self_attn.k_proj", hidden_, kv_dim_);
-    b.v = load_linear(w, p + "self_attn.v_proj", hidden_, kv_dim_);
-    b.o = load_linear(w, p + "self_attn.o_proj", q_dim_, hidden_);
-    b.gate = load_linear(w, p + "mlp.gate_proj", hidden_, ffn_);
-    b.up = load_linear(w, p + "mlp.up_proj", hidden_, ffn_);
-    b.down = load_linear(w, p + "mlp.down_proj", ffn_, hidden_);
+    b.q = load_linear(w, config_, p + "self_attn.q_proj", hidden_, q_dim_);
+    b.k = load_linear(w, config_, p + "self_attn.k_proj", hidden_, kv_dim_);
+    b.v = load_linear(w, config_, p + "self_attn.v_proj", hidden_, kv_dim_);
+    b.o = load_linear(w, config_, p + "self_attn.o_proj", q_dim_, hidden_);
+    b.gate = load_linear(w, config_, p + "mlp.gate_proj", hidden_, ffn_);
+    b.up = load_linear(w, config_, p + "mlp.up_proj", hidden_, ffn_);
+    b.down = load_linear(w, config_, p + "mlp.down_proj", ffn_, hidden_);
     blocks_.push_back(std::move(b));
   }
   final_norm_ = norm_weight(w, "model.norm.weight", hidden_);
   if (w.has("lm_head.weight") || !config_.tie_word_embeddings)
-    lm_head_ = load_linear(w, "lm_head", hidden_, vocab_);
+    lm_head_ = load_linear(w, config_, "lm_head", hidden_, vocab_);
   else
-    lm_head_ = load_linear(w, "lm_head", hidden_, vocab_, "model.embed_tokens.weight");
+    lm_head_ = load_linear(w, config_, "lm_head", hidden_, vocab_, "model.embed_tokens.weight");
 
   const size_t B = size_t(max_batch_);
   x_.resize(B * size_t(hidden_));
@@ -154,10 +155,21 @@ CpuEngine::CpuEngine(const Model& model, const EngineOptions& options)
   gate_.resize(B * size_t(ffn_));
   up_.resize(B * size_t(ffn_));
 
-  size_t scratch = lm_head_->scratch_floats(max_batch_);
+  size_t scratch = 0, shared = 0;
+  auto size_for = [&](const Linear& lin) {
+    // Both sizes may depend on the token count (AQLM: tables up to 8 tokens, tiles above).
+    for (int64_t n = 1; n <= max_batch_; n = n < 16 ? n + 1 : n * 2) {
+      const int64_t m = std::min<int64_t>(n, max_batch_);
+      scratch = std::max(scratch, lin.scratch_floats(m));
+      shared = std::max(shared, lin.shared_floats(m));
+    }
+    scratch = std::max(scratch, lin.scratch_floats(max_batch_));
+  };
+  size_for(*lm_head_);
   for (const Block& b : blocks_)
     for (const Linear* lin : {b.q.get(), b.k.get(), b.v.get(), b.o.get(), b.gate.get(), b.up.get(), b.down.get()})
-      scratch = std::max(scratch, lin->scratch_floats(max_batch_));
+      size_for(*lin);
+  shared_.assign(3, std::vector<float>(shared));
   const int64_t group = config_.num_heads / config_.num_kv_heads;
   scratch = std::max(scratch, cpu::attention_scratch_floats(std::min<int64_t>(max_batch_, kAttentionTokensPerItem),
                                                             group, config_.head_dim, capacity_ - 1));
@@ -202,26 +214,51 @@ void CpuEngine::add_into(float* dst, const float* src, size_t count) {
   for (size_t i = 0; i < count; ++i) dst[i] += src[i];
 }
 
-// All jobs' output rows, cut into blocks of each Linear's granularity, form one work list
-// so q/k/v (or gate/up) share a single dispatch to the threads.
+// All jobs' work, cut into items (prepare items, then blocks of each Linear's row
+// granularity), forms one work list per phase, so q/k/v (or gate/up) share one dispatch.
 void CpuEngine::run_linears(std::initializer_list<LinearJob> jobs, int64_t n) {
-  std::vector<std::pair<const LinearJob*, int64_t>> items;  // (job, first row)
+  AQLM_CHECK(jobs.size() <= shared_.size(), "internal: too many projections in one dispatch");
+  std::vector<std::pair<size_t, int64_t>> items;  // (job index, first prepare item or row)
+  size_t job_index = 0;
+  for (const LinearJob& j : jobs) {
+    const int64_t count = j.lin->prepare_items(n);
+    const int64_t per_item = std::max<int64_t>(1, count / 64);  // ~64 items per projection
+    for (int64_t i = 0; i < count; i += per_item) items.emplace_back(job_index, i);
+    ++job_index;
+  }
+  // Phase 1: consecutive items of one job become one prepare() call.
+  if (!items.empty()) {
+    pool_->parallel_for(items.size(), [&](size_t begin, size_t end, int) {
+      for (size_t i = begin; i < end;) {
+        size_t j = i + 1;
+        while (j < end && items[j].first == items[i].first) ++j;
+        const LinearJob& job = jobs.begin()[items[i].first];
+        const int64_t last = j < items.size() && items[j].first == items[i].first ? items[j].second
+                                                                                  : job.lin->prepare_items(n);
+        job.lin->prepare(job.x, n, job.ldx, shared_[items[i].first].data(), items[i].second, last);
+        i = j;
+      }
+    });
+    items.clear();
+  }
+  // Phase 2: output rows.
+  job_index = 0;
   for (const LinearJob& j : jobs) {
     const int64_t g = j.lin->row_granularity();
-    for (int64_t r = 0; r < j.lin->out_features(); r += g) items.emplace_back(&j, r);
+    for (int64_t r = 0; r < j.lin->out_features(); r += g) items.emplace_back(job_index, r);
+    ++job_index;
   }
   pool_->parallel_for(items.size(), [&](size_t begin, size_t end, int thread) {
     float* scratch = scratch_[size_t(thread)].data();
-    size_t i = begin;
-    while (i < end) {
+    for (size_t i = begin; i < end;) {
       // Merge consecutive blocks of the same projection into one call.
-      const LinearJob* job = items[i].first;
-      const int64_t r0 = items[i].second;
       size_t j = i + 1;
-      while (j < end && items[j].first == job) ++j;
-      const int64_t g = job->lin->row_granularity();
-      const int64_t r1 = std::min(job->lin->out_features(), items[j - 1].second + g);
-      job->lin->forward_rows(job->x, n, job->ldx, job->y, job->ldy, r0, r1, scratch);
+      while (j < end && items[j].first == items[i].first) ++j;
+      const LinearJob& job = jobs.begin()[items[i].first];
+      const int64_t g = job.lin->row_granularity();
+      const int64_t r1 = std::min(job.lin->out_features(), items[j - 1].second + g);
+      job.lin->forward_rows(job.x, n, job.ldx, shared_[items[i].first].data(), job.y, job.ldy, items[i].second, r1,
+                            scratch);
       i = j;
     }
   });

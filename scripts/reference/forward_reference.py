@@ -211,7 +211,7 @@ def read_gguf(path: Path) -> tuple[Weights, Config, dict]:
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """Minimal reader (F32/F16/BF16) so BF16 needs no torch."""
+    """Minimal reader (F32/F16/BF16, I8/I16 codes) so BF16 needs no torch."""
     raw = path.read_bytes()
     n = struct.unpack("<Q", raw[:8])[0]
     header = json.loads(raw[8:8 + n])
@@ -227,10 +227,25 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
             arr = np.frombuffer(buf, "<f2").astype(np.float64)
         elif info["dtype"] == "BF16":
             arr = (np.frombuffer(buf, "<u2").astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+        elif info["dtype"] in ("I8", "I16"):
+            arr = np.frombuffer(buf, "<i1" if info["dtype"] == "I8" else "<i2").astype(np.int64)
         else:
             raise ValueError(info["dtype"])
         out[name] = arr.reshape(info["shape"])
     return out
+
+
+def aqlm_dequantize(t: dict, prefix: str, config: dict) -> np.ndarray:
+    """W[o, j*g + i] = scale[o] * sum_m codebooks[m, code[o, j, m], 0, i] (REFERENCE.md section 5)."""
+    q = config["quantization_config"]
+    B = q["nbits_per_codebook"]
+    codes = t[prefix + ".codes"] & ((1 << B) - 1)  # the unsigned index from its two's complement
+    books = t[prefix + ".codebooks"][:, :, 0, :]  # [M, 2^B, g]
+    out, groups, M = codes.shape
+    w = np.zeros((out, groups, books.shape[2]))
+    for m in range(M):
+        w += books[m][codes[:, :, m]]
+    return (w * t[prefix + ".scales"].reshape(out, 1, 1)).reshape(out, -1)
 
 
 def read_hf_folder(folder: Path) -> tuple[Weights, Config]:
@@ -252,7 +267,7 @@ def read_hf_folder(folder: Path) -> tuple[Weights, Config]:
         for short, name in (("q", "self_attn.q_proj"), ("k", "self_attn.k_proj"), ("v", "self_attn.v_proj"),
                             ("o", "self_attn.o_proj"), ("gate", "mlp.gate_proj"), ("up", "mlp.up_proj"),
                             ("down", "mlp.down_proj")):
-            L[short] = t[p + name + ".weight"]
+            L[short] = t[p + name + ".weight"] if p + name + ".weight" in t else aqlm_dequantize(t, p + name, c)
             if p + name + ".bias" in t:
                 L["b" + short] = t[p + name + ".bias"]
         W.layers.append(L)

@@ -71,7 +71,22 @@ TEST_P(TinyModelTest, RopeFrequenciesMatchReference) {
   for (size_t i = 0; i < inv.size(); ++i) EXPECT_NEAR(inv[i], ref.inv_freq[i], 1e-12 * ref.inv_freq[i]) << i;
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, TinyModelTest, ::testing::Values("tiny_qwen2", "tiny_llama3", "tiny_mistral"));
+TEST_P(TinyModelTest, SmallBatchesMatchFloat64Reference) {
+  // Batches of 5 tokens: the AQLM lookup-table / direct kernels (not the dequantize + GEMM
+  // path of longer batches) and the dense multi-token gemv.
+  const auto model = load_test_weights(test::tiny_model_dir(GetParam()));
+  const auto ref = test::read_tiny_reference(GetParam());
+  EngineOptions o;
+  o.max_batch = 5;
+  auto engine = create_engine(*model, o);
+  const auto logits = run(*engine, ref.ids);
+  const size_t V = size_t(model->config.vocab_size);
+  for (size_t t = 0; t < ref.ids.size(); ++t)
+    EXPECT_LT(test::max_relative_error(logits.data() + t * V, ref.logits[t]), 1e-4) << GetParam() << " position " << t;
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, TinyModelTest,
+                         ::testing::Values("tiny_qwen2", "tiny_llama3", "tiny_mistral", "tiny_aqlm_2x8", "tiny_aqlm_1x10"));
 
 TEST(Engine, SlidingWindowChangesTheLogitsPastTheWindow) {
   // The Mistral fixture has window 5: with the window switched off, the first 5 positions

@@ -11,36 +11,17 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/paths.h"
-#include "core/model/gguf.h"
-#include "core/model/llama2c.h"
 #include "core/model/model.h"
-#include "core/model/safetensors.h"
 #include "tests/support/test_paths.h"
 
 namespace aqlm::test {
 
-// A Model (weights and config only) from the model room's loaders: a Hugging Face folder,
-// a .gguf file or a llama2.c .bin.
+// A Model (weights and config only) through load_model: a Hugging Face folder (plain or
+// AQLM), a .gguf file or a llama2.c .bin.
 inline std::unique_ptr<Model> load_test_weights(const std::filesystem::path& path) {
-  auto model = std::make_unique<Model>();
-  model->source_path = path.string();
-  if (std::filesystem::is_directory(path)) {
-    model->config = ModelConfig::from_hf_json(nlohmann::json::parse(read_text_file(path / "config.json")),
-                                              (path / "config.json").string());
-    load_safetensors_folder(path.string(), model->weights);
-    model->format = ModelFormat::HuggingFace;
-  } else if (path.extension() == ".gguf") {
-    GgufWeights g = load_gguf_weights(path.string());
-    model->config = g.config;
-    model->weights = std::move(g.weights);
-    model->format = ModelFormat::Gguf;
-  } else {
-    Llama2cWeights l = load_llama2c_weights(path.string());
-    model->config = l.config;
-    model->weights = std::move(l.weights);
-    model->format = ModelFormat::Llama2c;
-  }
-  return model;
+  LoadOptions options;
+  options.load_tokenizer = false;
+  return load_model(path.string(), options);
 }
 
 inline std::filesystem::path tiny_model_dir(const std::string& name) {
