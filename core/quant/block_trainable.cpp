@@ -262,6 +262,22 @@ void TrainableBlock<T>::backward(const BlockWeights<T>& w, const T* dy, BlockGra
   if (dx) std::copy(d_h_.begin(), d_h_.end(), dx);
 }
 
+template <typename T>
+const T* TrainableBlock<T>::linear_input(BlockLinear l) const {
+  AQLM_CHECK(tokens_ > 0, "block: linear_input() called before forward()");
+  switch (l) {
+    case kQProj:
+    case kKProj:
+    case kVProj: return n1_.data();
+    case kOProj: return attn_.data();
+    case kGateProj:
+    case kUpProj: return n2_.data();
+    case kDownProj: return act_.data();
+    default: break;
+  }
+  fail("block: no linear layer number ", int(l));
+}
+
 template struct BlockWeights<float>;
 template struct BlockWeights<double>;
 template struct BlockGradients<float>;

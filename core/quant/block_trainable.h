@@ -85,6 +85,12 @@ class TrainableBlock {
   // gradient w.r.t. x. dy and dx may be the same buffer.
   void backward(const BlockWeights<T>& w, const T* dy, BlockGradients<T>& grads, T* dx);
 
+  // After forward() and until backward(): the input of linear l, [tokens(), in_features(l)]
+  // (n1 for q/k/v, the attention output for o_proj, n2 for gate/up, silu(gate) * up for
+  // down_proj), from which a calibration pipeline accumulates each layer's XTX.
+  const T* linear_input(BlockLinear l) const;
+  int64_t tokens() const { return tokens_; }
+
  private:
   void resize(int64_t windows, int64_t seqlen);
 

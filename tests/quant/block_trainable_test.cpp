@@ -321,6 +321,35 @@ TEST(TrainableBlock, GradientsOfABatchAreTheSumsOverItsWindows) {
   EXPECT_LT(test::max_relative_error(parts.input_norm, whole.input_norm), 1e-13);
 }
 
+TEST(TrainableBlock, ExposesEachLinearsInputForCalibration) {
+  // y = x + attn Wo^T + act Wd^T, and n1 = rmsnorm(x) * w_in: recomputed here from the
+  // exposed inputs with plain loops.
+  auto c = load_case<double>("llama");
+  TrainableBlock<double> block(c.shape, &pool());
+  std::vector<double> y(c.x.size());
+  block.forward(c.w, c.x.data(), c.batch, c.seqlen, y.data());
+  ASSERT_EQ(block.tokens(), c.batch * c.seqlen);
+  const int64_t H = c.shape.hidden, Q = c.shape.q_dim(), F = c.shape.intermediate;
+  const double* attn = block.linear_input(kOProj);
+  const double* act = block.linear_input(kDownProj);
+  const double* n1 = block.linear_input(kKProj);
+  EXPECT_EQ(n1, block.linear_input(kQProj));
+  EXPECT_EQ(block.linear_input(kGateProj), block.linear_input(kUpProj));
+  double worst = 0;
+  for (int64_t t = 0; t < block.tokens(); ++t) {
+    double ms = 0;
+    for (int64_t i = 0; i < H; ++i) ms += c.x[size_t(t * H + i)] * c.x[size_t(t * H + i)] / double(H);
+    for (int64_t o = 0; o < H; ++o) {
+      double v = c.x[size_t(t * H + o)];
+      for (int64_t i = 0; i < Q; ++i) v += attn[t * Q + i] * c.w.linear[kOProj][size_t(o * Q + i)];
+      for (int64_t i = 0; i < F; ++i) v += act[t * F + i] * c.w.linear[kDownProj][size_t(o * F + i)];
+      worst = std::max(worst, std::abs(v - y[size_t(t * H + o)]));
+      worst = std::max(worst, std::abs(n1[t * H + o] - c.x[size_t(t * H + o)] / std::sqrt(ms + 1e-5) * c.w.input_norm[size_t(o)]));
+    }
+  }
+  EXPECT_LT(worst, 1e-12);
+}
+
 std::string error_of(const std::function<void()>& f) {
   try {
     f();
@@ -349,6 +378,7 @@ TEST(TrainableBlock, RejectsInconsistentShapesAndWeights) {
   g.allocate(c.shape, kAllLinears);
   EXPECT_EQ(error_of([&] { block.backward(c.w, c.cotangent.data(), g, nullptr); }),
             "block: backward() called before forward()");
+  EXPECT_EQ(error_of([&] { block.linear_input(kUpProj); }), "block: linear_input() called before forward()");
   auto w = c.w;
   w.linear[kKProj].pop_back();
   EXPECT_EQ(error_of([&] { block.forward(w, c.x.data(), c.batch, c.seqlen, y.data()); }),
