@@ -17,6 +17,8 @@ const char* model_format_name(ModelFormat f);
 
 struct Model {
   ModelConfig config;
+  // Hugging Face names, q/k in the half-split RoPE layout, whatever the source. A model with
+  // tied embeddings has no lm_head.weight: the classifier is model.embed_tokens.weight.
   WeightStore weights;
   std::shared_ptr<const Tokenizer> tokenizer;  // null only for a llama2.c model without a tokenizer file
   std::string chat_template;                   // Jinja source; empty when the model has none

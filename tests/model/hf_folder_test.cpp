@@ -110,6 +110,19 @@ TEST(HfFolder, ReadsAqlmFolderAsItIs) {
   EXPECT_EQ(model->weights.get("model.layers.0.self_attn.q_proj.scales").shape, (std::vector<int64_t>{32, 1, 1, 1}));
   EXPECT_TRUE(model->weights.has("model.layers.0.self_attn.k_proj.weight"));  // kept dense
   EXPECT_FALSE(model->weights.has("model.layers.0.self_attn.k_proj.codes"));
+
+  // Written back as it is, even when a float dtype is asked for: codes, codebooks and scales
+  // only make sense in their own dtypes.
+  const fs::path dir = test::temp_dir("hf-aqlm-roundtrip");
+  SaveOptions f32;
+  f32.dtype = DType::F32;
+  save_hf_folder(*model, (dir / "aqlm").string(), f32);
+  const auto back = load_model((dir / "aqlm").string(), without_tokenizer());
+  EXPECT_EQ(back->format, ModelFormat::HuggingFaceAqlm);
+  EXPECT_EQ(back->config.to_hf_json(), model->config.to_hf_json());
+  EXPECT_EQ(back->config.torch_dtype, "float16");
+  expect_same_weights(back->weights, model->weights);
+  fs::remove_all(dir);
 }
 
 TEST(HfFolder, AqlmShapeAndDtypeErrorsNameTheTensor) {
