@@ -3,9 +3,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <mutex>
-#include <set>
-#include <utility>
 
 #include "core/common/error.h"
 #include "kernels/cuda/aqlm_gemv_kernels.cuh"
@@ -13,10 +10,15 @@
 
 namespace aqlm::cuda {
 
-using detail::DequantParams;
-using detail::GemvParams;
 using detail::Mode;
-using detail::Shape;
+
+namespace detail {
+// Defined in aqlm_gemv_launch.cuh, instantiated in aqlm_gemv_lut.cu and aqlm_gemv_direct.cu.
+template <Mode MODE, int M>
+void launch_tokens(const AqlmView& w, const void* x, void* y, int n, DType act, AqlmGemvWorkspace& ws,
+                   cudaStream_t stream);
+}  // namespace detail
+using detail::launch_tokens;
 
 AqlmGemvWorkspace::~AqlmGemvWorkspace() {
   device_free(partial_);
@@ -57,73 +59,50 @@ void check_cuda_aqlm_view(const AqlmView& w, const char* what) {
 
 namespace {
 
-// Raises a kernel's dynamic shared-memory limit once per device.
-template <typename Kernel>
-void allow_smem(Kernel kernel, int bytes) {
-  static std::mutex mutex;
-  static std::set<std::pair<const void*, int>> done;
-  int device = 0;
-  check(cudaGetDevice(&device), "reading the current CUDA device");
-  const auto key = std::make_pair(reinterpret_cast<const void*>(kernel), device);
-  std::lock_guard<std::mutex> lock(mutex);
-  if (done.count(key)) return;
-  AQLM_CHECK(bytes <= device_properties().max_smem_per_block, "the AQLM gemv kernel needs ", bytes,
-             " bytes of shared memory but this GPU gives a block at most ", device_properties().max_smem_per_block);
-  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
-        "raising the AQLM gemv kernel's shared-memory limit");
-  done.insert(key);
-}
+using detail::codeword_to_float;
+using detail::to_act;
 
-// Largest cp.async width that keeps every copy of a slab's row aligned and inside the row.
-int copy_width(const AqlmView& w, int slab_row_bytes) {
-  const int64_t pitch = w.groups() * w.num_codebooks * w.code_bytes;
-  const uintptr_t base = reinterpret_cast<uintptr_t>(w.codes);
-  for (int v : {16, 8, 4})
-    if (pitch % v == 0 && base % v == 0 && slab_row_bytes % v == 0) return v;
-  return 1;
-}
+// ---------------------------------------------------------------------------------------
+// Dequantization: one thread per (row, group), eight outputs as one 16-byte store.
 
-template <Mode MODE, int M, int T>
-void launch_gemv(const AqlmView& w, const void* x, void* y, int n, DType act, AqlmGemvWorkspace& ws,
-                 cudaStream_t stream) {
-  using S = Shape<MODE, M, T>;
-  GemvParams p{};
-  p.codes = static_cast<const uint8_t*>(w.codes);
-  p.codebooks = reinterpret_cast<const uint4*>(w.codebooks);
-  p.scales = w.scales;
-  p.x = static_cast<const uint16_t*>(x);
-  p.y = static_cast<uint16_t*>(y);
-  p.out = int(w.out);
-  p.groups = int(w.groups());
-  p.n = n;
-  p.nbits = w.nbits;
-  p.mask = w.code_mask();
-  p.slabs = int((w.groups() + S::G - 1) / S::G);
-  p.tiles = int((w.out + S::TILE_ROWS - 1) / S::TILE_ROWS);
-  p.units = int64_t(p.slabs) * p.tiles;
-  p.vec = copy_width(w, S::ROW_BYTES);
-  p.bf16 = act == DType::BF16;
-  if (p.slabs > 1) {
-    ws.reserve(size_t(p.slabs) * size_t(w.out) * T, size_t(p.tiles));
-    p.partial = ws.partial();
-    p.counters = ws.counters();
+struct DequantParams {
+  const uint8_t* codes;
+  const uint4* codebooks;
+  const uint16_t* scales;
+  uint4* out;  // [rows, groups] of 8 values
+  int64_t rows;
+  int groups;
+  int M;
+  int nbits;
+  uint32_t mask;
+  int code_bytes;
+  bool bf16;
+};
+
+__global__ void __launch_bounds__(256) aqlm_dequantize_kernel(const DequantParams p) {
+  const int64_t total = p.rows * p.groups;
+  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
+       idx += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t row = idx / p.groups;
+    float w[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int m = 0; m < p.M; ++m) {
+      const int64_t ci = idx * p.M + m;
+      const uint32_t raw = p.code_bytes == 1 ? uint32_t(__ldg(p.codes + ci))
+                                             : uint32_t(__ldg(reinterpret_cast<const uint16_t*>(p.codes) + ci));
+      float v[8];
+      codeword_to_float(__ldg(p.codebooks + (int64_t(m) << p.nbits) + (raw & p.mask)), v);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) w[k] += v[k];
+    }
+    const float s = __half2float(__ushort_as_half(__ldg(p.scales + row)));
+    uint32_t packed[4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k)
+      packed[k] = uint32_t(to_act(w[2 * k] * s, p.bf16)) | (uint32_t(to_act(w[2 * k + 1] * s, p.bf16)) << 16);
+    p.out[idx] = make_uint4(packed[0], packed[1], packed[2], packed[3]);
   }
-  const auto kernel = detail::aqlm_gemv_kernel<MODE, M, T>;
-  allow_smem(kernel, S::SMEM_BYTES);
-  const int per_sm = MODE == Mode::Direct ? 2 : 1;
-  const int64_t grid = std::min<int64_t>(p.units, int64_t(device_properties().sm_count) * per_sm);
-  kernel<<<unsigned(grid), detail::kThreads, S::SMEM_BYTES, stream>>>(p);
-  check_launch("AQLM gemv");
 }
 
-template <Mode MODE, int M>
-void launch_tokens(const AqlmView& w, const void* x, void* y, int n, DType act, AqlmGemvWorkspace& ws,
-                   cudaStream_t stream) {
-  if (n == 1) return launch_gemv<MODE, M, 1>(w, x, y, n, act, ws, stream);
-  if (n == 2) return launch_gemv<MODE, M, 2>(w, x, y, n, act, ws, stream);
-  if (n <= 4) return launch_gemv<MODE, M, 4>(w, x, y, n, act, ws, stream);
-  return launch_gemv<MODE, M, 8>(w, x, y, n, act, ws, stream);
-}
 
 void launch_chunk(const AqlmView& w, const void* x, void* y, int n, DType act, AqlmGemvWorkspace& ws,
                   cudaStream_t stream, DirectVariant variant) {
@@ -179,7 +158,7 @@ void aqlm_dequantize(const AqlmView& w, void* out, DType act, cudaStream_t strea
   p.bf16 = act == DType::BF16;
   const int64_t total = w.out * w.groups();
   const int64_t grid = std::min<int64_t>((total + 255) / 256, int64_t(device_properties().sm_count) * 16);
-  detail::aqlm_dequantize_kernel<<<unsigned(grid), 256, 0, stream>>>(p);
+  aqlm_dequantize_kernel<<<unsigned(grid), 256, 0, stream>>>(p);
   check_launch("AQLM dequantize");
 }
 

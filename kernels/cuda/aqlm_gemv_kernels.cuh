@@ -477,45 +477,4 @@ __global__ void __launch_bounds__(kThreads, MODE == Mode::Direct ? 2 : 1) aqlm_g
   }
 }
 
-// ---------------------------------------------------------------------------------------
-// Dequantization: one thread per (row, group), eight outputs as one 16-byte store.
-
-struct DequantParams {
-  const uint8_t* codes;
-  const uint4* codebooks;
-  const uint16_t* scales;
-  uint4* out;  // [rows, groups] of 8 values
-  int64_t rows;
-  int groups;
-  int M;
-  int nbits;
-  uint32_t mask;
-  int code_bytes;
-  bool bf16;
-};
-
-__global__ void __launch_bounds__(256) aqlm_dequantize_kernel(const DequantParams p) {
-  const int64_t total = p.rows * p.groups;
-  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
-       idx += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t row = idx / p.groups;
-    float w[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int m = 0; m < p.M; ++m) {
-      const int64_t ci = idx * p.M + m;
-      const uint32_t raw = p.code_bytes == 1 ? uint32_t(__ldg(p.codes + ci))
-                                             : uint32_t(__ldg(reinterpret_cast<const uint16_t*>(p.codes) + ci));
-      float v[8];
-      codeword_to_float(__ldg(p.codebooks + (int64_t(m) << p.nbits) + (raw & p.mask)), v);
-#pragma unroll
-      for (int k = 0; k < 8; ++k) w[k] += v[k];
-    }
-    const float s = __half2float(__ushort_as_half(__ldg(p.scales + row)));
-    uint32_t packed[4];
-#pragma unroll
-    for (int k = 0; k < 4; ++k)
-      packed[k] = uint32_t(to_act(w[2 * k] * s, p.bf16)) | (uint32_t(to_act(w[2 * k + 1] * s, p.bf16)) << 16);
-    p.out[idx] = make_uint4(packed[0], packed[1], packed[2], packed[3]);
-  }
-}
-
 }  // namespace aqlm::cuda::detail
