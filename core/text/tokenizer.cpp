@@ -36,6 +36,7 @@ void check_spec(const TokenizerSpec& spec, const std::string& where) {
   } else {
     AQLM_CHECK(spec.pre_tokenizer == PreTokenizer::None, where,
                ": SentencePiece and llama2.c tokenizers take no pre-tokenizer pattern");
+    AQLM_CHECK(!spec.nfc, where, ": NFC normalization is supported for byte-level BPE only");
     AQLM_CHECK(!spec.merges.empty() || !spec.scores.empty(), where,
                ": a SentencePiece tokenizer needs either merges or scores");
   }

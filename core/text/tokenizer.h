@@ -51,6 +51,7 @@ struct TokenizerSpec {
   bool add_dummy_prefix = true;  // SentencePiece / llama2.c: prepend "▁" to each text section; decode strips it
   bool dummy_prefix_first_only = false;  // Metaspace prepend_scheme "first": only to a section at the very start
   bool ignore_merges = false;  // byte-level (Llama-3): a word that is a vocab piece as a whole is not merged
+  bool nfc = false;            // byte-level (Qwen2's tokenizer.json): NFC-normalize text before splitting
   int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1;
   bool add_bos = false, add_eos = false;  // what encode() does by default
 };

@@ -124,6 +124,11 @@ class ByteLevelTokenizer final : public Tokenizer {
   }
 
   void encode_section(std::string_view text, bool, std::vector<int32_t>& out) const override {
+    std::string normalized;
+    if (spec_.nfc) {
+      normalized = unicode::to_nfc(text);
+      text = normalized;
+    }
     thread_local std::vector<std::string_view> words;
     words.clear();
     pre_tokenize(spec_.pre_tokenizer, text, words);

@@ -164,7 +164,7 @@ json tokenizer_spec_to_hf_json(const TokenizerSpec& spec) {
 
   json out = {{"version", "1.0"}, {"truncation", nullptr}, {"padding", nullptr}, {"added_tokens", added_tokens}};
   if (byte_level) {
-    out["normalizer"] = nullptr;
+    out["normalizer"] = spec.nfc ? json{{"type", "NFC"}} : json(nullptr);
     out["pre_tokenizer"] = pre_tokenizer_json(spec.pre_tokenizer);
     out["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
   } else {

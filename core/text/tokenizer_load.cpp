@@ -198,10 +198,10 @@ TokenizerSpec spec_from_hf_json(const json& tj, const json* config, const std::s
   for (const json& p : pre) byte_level = byte_level || type_of(p) == "ByteLevel";
   if (byte_level) {
     detect_byte_level(pre, spec, where);
-    // NFC (Qwen2) is accepted without being applied: text that is already NFC, as nearly all
-    // text is, tokenizes the same.
     for (const json& n : norm) {
-      AQLM_CHECK(type_of(n) == "NFC", where, ": unsupported normalizer '", type_of(n), "' for a byte-level tokenizer");
+      AQLM_CHECK(type_of(n) == "NFC", where, ": unsupported normalizer '", type_of(n),
+                 "' for a byte-level tokenizer (supported: NFC)");
+      spec.nfc = true;
     }
   } else {
     detect_sentencepiece(pre, norm, spec, where);
@@ -286,7 +286,7 @@ TokenizerSpec tokenizer_spec_from_gguf(const json& keys, const std::string& wher
         spec.pre_tokenizer = PreTokenizer::Llama3;
         spec.ignore_merges = true;  // as llama.cpp and Llama-3's tokenizer.json do
       } else if (pre_name == "qwen2") {
-        spec.pre_tokenizer = PreTokenizer::Qwen2;
+        spec.pre_tokenizer = PreTokenizer::Qwen2;  // no NFC: llama.cpp does not normalize either
       } else {
         fail(where, ": unsupported pre-tokenizer '", pre_name, "' (supported: gpt-2, smollm, starcoder, refact, "
              "llama-bpe, qwen2)");

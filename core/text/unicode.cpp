@@ -10,6 +10,18 @@ struct ClassRun {
   char32_t start;
   CharClass cls;
 };
+struct CccRun {
+  char32_t first, last;
+  uint8_t ccc;
+};
+struct Decomposition {
+  char32_t cp;
+  uint16_t offset;
+  uint8_t length;
+};
+struct Composition {
+  char32_t first, second, composite;
+};
 constexpr CharClass kOther = CharClass::Other, kLetter = CharClass::Letter, kNumber = CharClass::Number,
                     kSpace = CharClass::Space;
 #include "core/text/unicode_tables.inc"
@@ -65,7 +77,99 @@ SeqScan scan(std::string_view text, size_t pos) {
   return {SeqStatus::Valid, need + 1};
 }
 
+// Hangul syllables decompose and compose by formula (Unicode chapter 3.12).
+constexpr char32_t kSBase = 0xAC00, kLBase = 0x1100, kVBase = 0x1161, kTBase = 0x11A7;
+constexpr char32_t kLCount = 19, kVCount = 21, kTCount = 28, kNCount = kVCount * kTCount, kSCount = kLCount * kNCount;
+
+// A stray byte b is carried through normalization as this value: class 0, composes with nothing.
+constexpr char32_t kStrayByte = 0x80000000;
+
+uint8_t combining_class(char32_t cp) {
+  if (cp < 0x300 || cp >= kStrayByte) return 0;
+  const auto* end = kCccRuns + std::size(kCccRuns);
+  const auto* it = std::upper_bound(kCccRuns, end, cp, [](char32_t c, const CccRun& r) { return c < r.first; });
+  if (it == kCccRuns) return 0;
+  --it;
+  return cp <= it->last ? it->ccc : 0;
+}
+
+void decompose(char32_t cp, std::u32string& out) {
+  if (cp >= kSBase && cp < kSBase + kSCount) {
+    const char32_t s = cp - kSBase;
+    out += kLBase + s / kNCount;
+    out += kVBase + (s % kNCount) / kTCount;
+    if (s % kTCount != 0) out += kTBase + s % kTCount;
+    return;
+  }
+  const auto* end = kDecompositions + std::size(kDecompositions);
+  const auto* it = std::lower_bound(kDecompositions, end, cp, [](const Decomposition& d, char32_t c) { return d.cp < c; });
+  if (it != end && it->cp == cp) {
+    out.append(kDecompositionPool + it->offset, it->length);
+  } else {
+    out += cp;
+  }
+}
+
+// The primary composite of a pair, or 0.
+char32_t compose(char32_t a, char32_t b) {
+  if (a >= kLBase && a < kLBase + kLCount && b >= kVBase && b < kVBase + kVCount)
+    return kSBase + ((a - kLBase) * kVCount + (b - kVBase)) * kTCount;
+  if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase && b < kTBase + kTCount)
+    return a + (b - kTBase);
+  const auto* end = kCompositions + std::size(kCompositions);
+  const auto* it = std::lower_bound(kCompositions, end, std::pair(a, b), [](const Composition& c, std::pair<char32_t, char32_t> k) {
+    return std::pair(c.first, c.second) < k;
+  });
+  return it != end && it->first == a && it->second == b ? it->composite : 0;
+}
+
 }  // namespace
+
+std::string to_nfc(std::string_view text) {
+  bool ascii = true;
+  for (char ch : text) ascii = ascii && uint8_t(ch) < 0x80;
+  if (ascii) return std::string(text);
+
+  std::u32string chars;
+  chars.reserve(text.size());
+  for (size_t pos = 0; pos < text.size();) {
+    const Decoded d = decode(text, pos);
+    if (d.cp == kInvalid) chars += kStrayByte | uint8_t(text[pos]);
+    else decompose(d.cp, chars);
+    pos += size_t(d.length);
+  }
+  // Canonical ordering: within each run of non-starters, a stable sort by combining class.
+  for (size_t i = 1; i < chars.size(); ++i) {
+    const uint8_t cc = combining_class(chars[i]);
+    if (cc == 0) continue;
+    for (size_t j = i; j > 0 && combining_class(chars[j - 1]) > cc; --j) std::swap(chars[j - 1], chars[j]);
+  }
+  // Canonical composition: each character joins the last starter unless something between them
+  // blocks it (a character of the same or a higher class, or a starter).
+  std::u32string composed;
+  composed.reserve(chars.size());
+  size_t starter = std::u32string::npos;
+  int last_class = -1;
+  for (char32_t ch : chars) {
+    const int cc = combining_class(ch);
+    if (starter != std::u32string::npos && (last_class < cc || last_class == 0)) {
+      if (const char32_t c = compose(composed[starter], ch)) {
+        composed[starter] = c;
+        continue;
+      }
+    }
+    if (cc == 0) starter = composed.size();
+    last_class = cc;
+    composed += ch;
+  }
+  std::string out;
+  out.reserve(text.size());
+  for (char32_t ch : composed) {
+    if (ch >= kStrayByte) out += char(ch & 0xFF);
+    else append_utf8(out, ch);
+  }
+  return out;
+}
 
 CharClass char_class(char32_t cp) {
   if (cp < 2048) return low_table()[cp];

@@ -43,4 +43,9 @@ bool is_valid_utf8(std::string_view text);
 // String::from_utf8_lossy and so the `tokenizers` decoders follow).
 std::string to_valid_utf8(std::string_view text);
 
+// Unicode normalization form C (canonical decomposition, canonical ordering, canonical
+// composition), as the NFC normalizer of tokenizer.json does it. Ill-formed bytes pass through
+// unchanged and block composition across them. ASCII text comes back at once.
+std::string to_nfc(std::string_view text);
+
 }  // namespace aqlm::unicode

@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
-"""Generates core/text/unicode_tables.inc: the character classes the tokenizer splitters need.
+"""Generates core/text/unicode_tables.inc: the character classes the tokenizer splitters need, and
+the tables of Unicode normalization form C (the NFC normalizer of Qwen2's tokenizer.json).
 
 Why hand-written splitters with generated tables instead of a regex library: the pre-tokenizer
 patterns use \\p{L}, \\p{N} and Unicode \\s, which std::regex cannot express, and the GPU
 machine has no PCRE2 headers. The splitters in core/text/tokenizer_pretokenize.cpp implement the
 four patterns directly over these classes.
 
-The classes follow Unicode 16.0, the version of the Oniguruma regex engine inside the Hugging Face
-`tokenizers` library (0.2x), so that our splits equal the reference on every code point
-(tokenizer_reference.py checks this against `tokenizers` itself). Python's own unicodedata is
-older (14.0 in Python 3.11), hence the `unicodedata2` backport pinned to 16.0.0:
+Both follow the Hugging Face `tokenizers` library (0.2x), so that our tokenizers equal the
+reference on every code point, not the latest Unicode:
+- the classes follow Unicode 16.0, the version of its Oniguruma regex engine (tokenizer_reference.py
+  checks all code points against `tokenizers` itself). Python's own unicodedata is older (14.0 in
+  Python 3.11), hence the `unicodedata2` backport pinned to 16.0.0;
+- NFC follows Unicode 9.0, the data of the unicode-normalization-alignments crate it uses (found by
+  comparing its NFC with each version on 9,000 strings: 9.0 is the only one that agrees). Unicode's
+  normalization stability policy makes that "the 16.0 data restricted to code points assigned by
+  9.0", with the ages from DerivedAge.txt of Debian's unicode-data package.
 
-    pip install unicodedata2==16.0.0
+    pip install unicodedata2==16.0.0 && apt-get install unicode-data
     python3 scripts/reference/gen_unicode_tables.py > core/text/unicode_tables.inc
 """
 import sys
@@ -19,6 +25,8 @@ import sys
 import unicodedata2 as ud
 
 UNICODE_VERSION = "16.0.0"
+NFC_UNICODE_AGE = (9, 0)
+DERIVED_AGE = "/usr/share/unicode/DerivedAge.txt"
 
 # White_Space from PropList.txt (unchanged since Unicode 6.1); unicodedata has no property API.
 WHITE_SPACE = [*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029,
@@ -66,6 +74,80 @@ def main() -> None:
             line = ""
         line += item
     out.write(line.rstrip() + "\n};\n")
+    write_nfc_tables(out)
+
+
+def write_array(out, decl, items):
+    out.write(f"{decl}[{len(items)}] = {{\n")
+    line = ""
+    for item in items:
+        if len(line) + len(item) + 2 > 100:
+            out.write(line.rstrip() + "\n")
+            line = ""
+        line += item + ", "
+    out.write(line.rstrip() + "\n};\n")
+
+
+def is_hangul_syllable(cp):
+    return 0xAC00 <= cp < 0xAC00 + 11172
+
+
+def assigned_by(version):
+    """Code points assigned in Unicode `version` or earlier."""
+    out = set()
+    for line in open(DERIVED_AGE, encoding="utf-8"):
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        codes, age = (x.strip() for x in line.split(";"))
+        if tuple(map(int, age.split("."))) <= version:
+            first, _, last = codes.partition("..")
+            out.update(range(int(first, 16), int(last or first, 16) + 1))
+    return out
+
+
+def write_nfc_tables(out):
+    """Canonical combining classes, full canonical decompositions (Hangul syllables are done by
+    formula in C++), and the primary composites (canonical pairs that are not excluded), for the
+    code points of NFC_UNICODE_AGE."""
+    old = assigned_by(NFC_UNICODE_AGE)
+    ccc_runs = []
+    for cp in range(0x110000):
+        ccc = ud.combining(chr(cp)) if cp in old else 0
+        if ccc == 0:
+            continue
+        if ccc_runs and ccc_runs[-1][1] == cp - 1 and ccc_runs[-1][2] == ccc:
+            ccc_runs[-1][1] = cp
+        else:
+            ccc_runs.append([cp, cp, ccc])
+    out.write("// Canonical combining class of the code points where it is not 0: first, last, class.\n")
+    write_array(out, "static constexpr CccRun kCccRuns", [f"{{0x{a:X}, 0x{b:X}, {c}}}" for a, b, c in ccc_runs])
+
+    pool, decomps = [], []
+    for cp in range(0x110000):
+        if is_hangul_syllable(cp) or 0xD800 <= cp < 0xE000 or cp not in old:
+            continue
+        nfd = ud.normalize("NFD", chr(cp))
+        if nfd != chr(cp):
+            decomps.append(f"{{0x{cp:X}, {len(pool)}, {len(nfd)}}}")
+            pool.extend(ord(ch) for ch in nfd)
+    out.write("// Full canonical decompositions: code point, offset into kDecompositionPool, length.\n")
+    write_array(out, "static constexpr Decomposition kDecompositions", decomps)
+    write_array(out, "static constexpr char32_t kDecompositionPool", [f"0x{c:X}" for c in pool])
+
+    pairs = []
+    for cp in range(0x110000):
+        if is_hangul_syllable(cp) or 0xD800 <= cp < 0xE000 or cp not in old:
+            continue
+        d = ud.decomposition(chr(cp))
+        if not d or d.startswith("<"):
+            continue
+        parts = [int(x, 16) for x in d.split()]
+        if len(parts) == 2 and ud.normalize("NFC", chr(cp)) == chr(cp):  # not a composition exclusion
+            pairs.append((parts[0], parts[1], cp))
+    pairs.sort()
+    out.write("// Primary composites, sorted by (first, second).\n")
+    write_array(out, "static constexpr Composition kCompositions", [f"{{0x{a:X}, 0x{b:X}, 0x{c:X}}}" for a, b, c in pairs])
 
 
 if __name__ == "__main__":

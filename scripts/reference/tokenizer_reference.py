@@ -56,6 +56,9 @@ STRINGS = [
     "\n",
     "",
     "Ünïcödé — “quotes” … ½ µ ™ \u00a0nbsp \u3000ideographic\u2028sep",
+    # Decomposed forms, which an NFC normalizer (Qwen2) composes: e+acute, Angstrom sign, Hangul
+    # jamo, marks out of canonical order, a composition exclusion (U+0958).
+    "Cafe\u0301 nai\u0308ve \u212Bngstro\u0308m \u1100\u1161\u11A8 a\u0302\u0323 \u0958 Ω\u0313\u0342\u0345",
 ]
 EMOJI_CJK = [4, 5]  # indices of the strings StreamDecoder is checked on
 
@@ -219,10 +222,38 @@ def hf_encode(tok, text, add_special, parse_special):
         tok.encode_special_tokens = False
 
 
+LLAMA3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+          r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def qwen2_pattern():
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+    return PRETOKENIZE_REGEX
+
+
+def nfc_cases():
+    """Inputs for our NFC against the `tokenizers` NFC normalizer: every code point that
+    normalization touches, decomposed, plus seeded random mixes of bases and combining marks."""
+    import random
+    import unicodedata2 as ud
+    nfc = normalizers.NFC()
+    touched = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000 and
+               (ud.combining(chr(c)) or ud.decomposition(chr(c)) and not ud.decomposition(chr(c)).startswith("<"))]
+    inputs = [ud.normalize("NFD", chr(c)) for c in touched]
+    inputs += [chr(c) for c in touched]
+    rng = random.Random(1234)
+    marks = [c for c in touched if ud.combining(chr(c))]
+    bases = [c for c in touched if not ud.combining(chr(c))] + [ord(x) for x in "aeiouAEIOU"] + \
+        list(range(0x1100, 0x1113)) + list(range(0x1161, 0x1176)) + list(range(0x11A8, 0x11C3))
+    for _ in range(3000):
+        s = "".join(chr(rng.choice(bases if rng.random() < 0.5 else marks)) for _ in range(rng.randint(1, 6)))
+        inputs.append(s)
+    return {"input": inputs, "expected": [nfc.normalize_str(s) for s in inputs]}
+
+
 def splits():
-    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX as QWEN2
-    llama3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
-              r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+    QWEN2 = qwen2_pattern()
+    llama3 = LLAMA3
     pres = {
         "gpt2": pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
         "digits_gpt2": pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
@@ -306,6 +337,22 @@ def generate():
     (FIXTURES / "mistral_gguf_tokenizer.json").write_text(json.dumps(gguf_keys, ensure_ascii=False, separators=(",", ":")))
     agree = sum(hf_encode(mistral, s, True, False) == [1] + sp.encode(s) for s in STRINGS)
     log(f"mistral: {len(pieces)} pieces; tokenizers (merges from scores) equals sentencepiece on {agree}/{len(STRINGS)} strings")
+
+    # SmolLM2's vocabulary behind the Llama-3 and Qwen2 structures (pattern, ignore_merges, NFC),
+    # to check those pipelines end to end without another large vocabulary.
+    for name, pattern, extra in (("smollm2_as_llama3", LLAMA3, {"ignore_merges": True}),
+                                 ("smollm2_as_qwen2", qwen2_pattern(), {"normalizer": {"type": "NFC"}})):
+        j = json.loads(smol.to_str())
+        j["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+        if "ignore_merges" in extra:
+            j["model"]["ignore_merges"] = True
+        if "normalizer" in extra:
+            j["normalizer"] = extra["normalizer"]
+        cases[name] = tokenizer_cases(Tokenizer.from_str(json.dumps(j)))
+    cases["nfc"] = nfc_cases()
+    log(f"nfc: {len(cases['nfc']['input'])} strings normalized by tokenizers' NFC normalizer")
 
     # Long texts: count and fingerprint of the ids, for exact equality on megabytes of text.
     for name in ("wikitext2-test.txt", "c4-validation-2k.txt"):

@@ -91,5 +91,27 @@ TEST(Unicode, RepairReplacesMaximalSubparts) {
   EXPECT_EQ(unicode::complete_sequence_length("\xF0\x9F\xA6\x99", 0), 4);
 }
 
+TEST(Unicode, NfcEqualsTheReferenceNormalizer) {
+  // Every code point normalization touches, decomposed and as is, and random mixes of bases and
+  // combining marks, against the `tokenizers` NFC normalizer.
+  const auto& nfc = tokenizer_cases()["nfc"];
+  const auto inputs = nfc["input"].get<std::vector<std::string>>();
+  const auto expected = nfc["expected"].get<std::vector<std::string>>();
+  ASSERT_GT(inputs.size(), 9000u);
+  int mismatches = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (unicode::to_nfc(inputs[i]) == expected[i]) continue;
+    if (++mismatches <= 10) ADD_FAILURE() << "NFC of " << testing::PrintToString(inputs[i]);
+  }
+  EXPECT_EQ(mismatches, 0);
+}
+
+TEST(Unicode, NfcKeepsStrayBytesAndAscii) {
+  EXPECT_EQ(unicode::to_nfc("plain ascii"), "plain ascii");
+  EXPECT_EQ(unicode::to_nfc("e\xCC\x81"), "\xC3\xA9");                  // e + U+0301 -> é
+  EXPECT_EQ(unicode::to_nfc("e\xFF\xCC\x81"), "e\xFF\xCC\x81");          // a stray byte blocks composition
+  EXPECT_EQ(unicode::to_nfc("\xE1\x84\x80\xE1\x85\xA1"), "\xEA\xB0\x80");  // Hangul L + V -> 가
+}
+
 }  // namespace
 }  // namespace aqlm::test

@@ -55,6 +55,24 @@ TEST(TokenizerSmolLM2, DecodeEqualsReference) {
   expect_decode_matches(smollm2_from_json(), "smollm2");
 }
 
+TEST(TokenizerByteLevel, Llama3StructureGivesTheReferenceIds) {
+  // SmolLM2's vocabulary behind Llama-3's pattern and ignore_merges, against `tokenizers` with
+  // the same structure: the Llama-3 pipeline end to end.
+  TokenizerSpec spec = spec_from_gguf_fixture("smollm2_gguf_tokenizer.json");
+  spec.pre_tokenizer = PreTokenizer::Llama3;
+  spec.ignore_merges = true;
+  expect_ids_match(*make_tokenizer(spec), "smollm2_as_llama3");
+}
+
+TEST(TokenizerByteLevel, Qwen2StructureWithNfcGivesTheReferenceIds) {
+  TokenizerSpec spec = spec_from_gguf_fixture("smollm2_gguf_tokenizer.json");
+  spec.pre_tokenizer = PreTokenizer::Qwen2;
+  spec.nfc = true;
+  const auto tok = make_tokenizer(spec);
+  expect_ids_match(*tok, "smollm2_as_qwen2");
+  expect_decode_matches(*tok, "smollm2_as_qwen2");
+}
+
 TEST(TokenizerSentencePiece, MistralTokenizerJsonGivesTheReferenceIds) {
   const Tokenizer& tok = mistral_from_json();
   EXPECT_EQ(tok.spec().kind, TokenizerKind::SentencePieceBpe);

@@ -65,9 +65,11 @@ TEST(TokenizerWriter, PreTokenizerStructures) {
   for (PreTokenizer pre : {PreTokenizer::Gpt2, PreTokenizer::Llama3, PreTokenizer::Qwen2}) {
     spec.pre_tokenizer = pre;
     spec.ignore_merges = pre == PreTokenizer::Llama3;
+    spec.nfc = pre == PreTokenizer::Qwen2;
     const TokenizerSpec back = tokenizer_spec_from_hf_json(tokenizer_spec_to_hf_json(spec), nullptr, "written");
     EXPECT_EQ(back.pre_tokenizer, pre);
     EXPECT_EQ(back.ignore_merges, spec.ignore_merges);
+    EXPECT_EQ(back.nfc, spec.nfc);
   }
 }
 
