@@ -147,7 +147,7 @@ BlockMse evaluate_block_mse(const FinetuneBlock& block, const BlockWindows& wind
 }
 
 BlockFinetuner::BlockFinetuner(const BlockFinetuneOptions& o) : options_(o) {
-  Adam check(o.adam);  // validates the Adam options
+  [[maybe_unused]] const Adam adam_options_check(o.adam);  // throws on bad Adam options
   AQLM_CHECK(o.max_epochs >= 1, "block fine-tuning: max_epochs ", o.max_epochs, " must be at least 1");
   AQLM_CHECK(o.batch_windows >= 1, "block fine-tuning: batch of ", o.batch_windows, " windows");
   AQLM_CHECK(o.micro_batch_windows >= 1 && o.micro_batch_windows <= o.batch_windows, "block fine-tuning: micro-batch of ",

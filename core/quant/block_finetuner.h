@@ -50,8 +50,10 @@ struct BlockMse {
 };
 
 struct BlockFinetuneOptions {
-  // The authors' block fine-tuning uses Adam with betas (0.9, 0.95); lr 1e-4 suits the
-  // normalised loss here (Adam is invariant to the loss scale, so it is the same step size).
+  // Adam with betas (0.9, 0.95) as the authors' block fine-tuning (their default lr is 1e-5 on
+  // the plain MSE; Adam's steps do not depend on the loss scale, so normalising the loss
+  // changes only eps's relative size). On SmolLM2-135M layer 5 (2x8g8, 32 windows of 256
+  // tokens, 10 epochs) lr 1e-4 took the held-out relative MSE from 0.0130 to 0.0088, lr 1e-3 to 0.0084.
   AdamOptions adam{1e-4, 0.9, 0.95, 1e-8};
   int max_epochs = 10;
   int64_t batch_windows = 16;       // windows per Adam step (the last step of an epoch may have fewer)

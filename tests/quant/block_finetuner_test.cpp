@@ -337,7 +337,6 @@ TEST(BlockFinetuner, RejectsBadOptions) {
 
 TEST(BlockFinetuner, RejectsBadBlocksAndWindows) {
   TuningCase s = make_case();
-  const BlockFinetuner tuner(base_options());
   const auto run = [&](FinetuneBlock& b, const BlockWindows& train, const BlockWindows& heldout) {
     return error_of([&] { BlockFinetuner(base_options()).run(b, train, heldout); });
   };

@@ -9,6 +9,7 @@
 #include "core/common/thread_pool.h"
 #include "core/quant/block_aqlm.h"
 #include "core/quant/block_ops.h"
+#include "core/quant/block_trainable.h"
 #include "tests/quant/block_test_util.h"
 
 namespace aqlm {
@@ -173,6 +174,38 @@ TEST_P(AttentionTest, MatchesNaiveForwardAndFiniteDifferences) {
 }
 
 INSTANTIATE_TEST_SUITE_P(CausalAndSlidingWindow, AttentionTest, ::testing::Values(int64_t(0), int64_t(50)));
+
+TEST(BlockOps, RopeThenAttentionGradientsMatchFiniteDifferences) {
+  // The chain the block runs: q, k rotated (llama3-scaled frequencies), then attention;
+  // gradients w.r.t. the unrotated q and k.
+  RopeScaling llama3;
+  llama3.type = "llama3";
+  llama3.factor = 8.0;
+  const std::vector<double> inv_freq = rope_inverse_frequencies(8, 500000.0, llama3);
+  const block_ops::AttentionShape s{1, 70, 4, 2, 8, 0};  // 70 tokens: two query blocks
+  const block_ops::RopeTable table(inv_freq, s.seqlen);
+  std::mt19937_64 rng(8);
+  const int64_t n = s.windows * s.seqlen, ldq = s.heads * s.head_dim, ldk = s.kv_heads * s.head_dim;
+  auto q = random_vector(size_t(n * ldq), rng), k = random_vector(size_t(n * ldk), rng), v = random_vector(k.size(), rng),
+       r = random_vector(q.size(), rng);
+  std::vector<double> qr(q.size()), kr(k.size()), out(q.size()), lse(size_t(n * s.heads));
+  const auto loss = [&] {
+    qr = q;
+    kr = k;
+    block_ops::rope_forward(pool(), table, qr.data(), n, ldq, s.heads, s.head_dim);
+    block_ops::rope_forward(pool(), table, kr.data(), n, ldk, s.kv_heads, s.head_dim);
+    block_ops::attention_forward(pool(), s, qr.data(), kr.data(), v.data(), out.data(), lse.data());
+    return dot(out, r);
+  };
+  loss();
+  std::vector<double> dq(q.size()), dk(k.size()), dv(v.size());
+  block_ops::attention_backward(pool(), s, qr.data(), kr.data(), v.data(), out.data(), lse.data(), r.data(), dq.data(),
+                                dk.data(), dv.data());
+  block_ops::rope_backward(pool(), table, dq.data(), n, ldq, s.heads, s.head_dim);
+  block_ops::rope_backward(pool(), table, dk.data(), n, ldk, s.kv_heads, s.head_dim);
+  EXPECT_LT(relative_error(dq, numeric_gradient(q, loss)), kGradientTolerance);
+  EXPECT_LT(relative_error(dk, numeric_gradient(k, loss)), kGradientTolerance);
+}
 
 TEST(BlockOps, SwigluMatchesDefinitionAndFiniteDifferences) {
   std::mt19937_64 rng(5);

@@ -1,7 +1,7 @@
 // Times block fine-tuning on a block of a given shape (default SmolLM2-135M: hidden 576,
 // 9 / 3 heads of 64, FFN 1536) with random weights and AQLM linears: forward, backward (all
 // seven weight gradients), the codebook/scale gradients, the dequantization, and whole
-// BlockFinetuner steps. Prints one JSON line. Used for docs/benchmarks.md (block fine-tuning).
+// BlockFinetuner steps. Prints one JSON line.
 //
 //   bench_block_finetune [--hidden 576] [--heads 9] [--kv-heads 3] [--head-dim 64] [--ffn 1536]
 //                        [--windows 8] [--seqlen 512] [--micro 8] [--config 2x8g8]

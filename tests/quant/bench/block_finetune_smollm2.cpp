@@ -3,7 +3,7 @@
 //      TrainableBlock forward), records block L's fp outputs and each linear's XTX;
 //   2. quantizes block L's seven linears with AQLM (quantize_aqlm, the "quant" room's);
 //   3. measures the quantized block's held-out relative MSE, fine-tunes it, measures again.
-// Prints the progress and one JSON line. Used for docs/benchmarks.md (block fine-tuning).
+// Prints the progress and one JSON line.
 //
 //   bench_block_finetune_smollm2 [--model GGUF] [--text C4.txt] [--layer 5] [--config 2x8g8]
 //       [--train 32] [--heldout 8] [--seqlen 256] [--epochs 1] [--ft-epochs 10] [--lr 1e-4]
