@@ -191,7 +191,10 @@ QuantizedLayer initialize_aqlm(const LayerProblem& p, const AqlmOptions& options
     AQLM_CHECK(!(options.cancel && options.cancel->load()), "cancelled");
     KMeansOptions ko;
     ko.max_iterations = options.kmeans_iterations;
-    ko.max_points_per_centroid = options.kmeans_points_per_centroid;
+    // Automatic subsample: at most 2^34 point-centroid pairs per Lloyd iteration (~1 s here).
+    ko.max_points_per_centroid = options.kmeans_points_per_centroid > 0
+                                     ? options.kmeans_points_per_centroid
+                                     : std::max<int64_t>(4, (int64_t(1) << 34) / (K * K));
     ko.seed = QuantRandom::derive(options.seed, kKmeansStream, uint64_t(m)).next();
     const KMeansResult km = kmeans(pool, residual.data(), out * J, int(g), K, ko);
     std::copy(km.centroids.begin(), km.centroids.end(), layer.codebooks.begin() + m * K * g);

@@ -24,13 +24,19 @@ struct AqlmOptions {
   int beam_size = 0;  // 0: 1 when 2^B >= 4096 (the 1x16 recipes), else 8 (the 2x8 recipes)
   int max_epochs = 100;
   double relative_tolerance = 0.01;
-  // Adam on codebooks and scales (the paper's defaults; torch's Adam with amsgrad=false).
-  int adam_steps = 100;
+  // Adam on codebooks and scales (torch's Adam, amsgrad off), the paper's lr and betas. The
+  // paper runs 100 steps per epoch; on the CPU each step is an [out, in] x [in, in] GEMM and
+  // the code search does most of the work, so 20 steps per epoch reach a lower error for the
+  // same time (docs/benchmarks.md, quant section). A larger lr (5e-4) saves a little more
+  // but makes the loss oscillate near convergence.
+  int adam_steps = 20;
   double learning_rate = 1e-4;
   double beta1 = 0.0, beta2 = 0.95;
   // Residual k-means initialisation.
   int kmeans_iterations = 20;
-  int64_t kmeans_points_per_centroid = 0;  // 0: fit on every group
+  // Fit each codebook on at most this many groups per codeword (a seeded subset); 0: automatic,
+  // min(all, max(4, 2^34 / 2^(2B)) x 2^B): every group for B <= 12, 4 per codeword for 1x16.
+  int64_t kmeans_points_per_centroid = 0;
   uint64_t seed = 0;
   const std::atomic<bool>* cancel = nullptr;  // checked between steps; Error "cancelled" when set
   ThreadPool* pool = nullptr;                  // null: ThreadPool::global()

@@ -18,7 +18,9 @@ namespace aqlm {
 namespace {
 constexpr int64_t kQueryTile = 32;        // queries of one parallel task
 constexpr int64_t kCandidateBlock = 128;  // candidates per running-minimum block
-constexpr int64_t kCandidateChunk = 1024; // candidates a query tile scans while they sit in L1/L2
+// Candidates a query tile scans while they stay in L1: about 16 KiB of components and biases.
+template <int G>
+constexpr int64_t kCandidateChunk = std::max<int64_t>(kCandidateBlock, 4096 / (G + 1) / kCandidateBlock * kCandidateBlock);
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
 int64_t round_up8(int64_t n) { return (n + 7) / 8 * 8; }
@@ -100,17 +102,35 @@ void nearest_avx2(const CandidateSet& set, const float* queries, int64_t q0, int
     best_block[q - q0] = -1;
   }
   __m256 qv[G];
-  for (int64_t cs = 0; cs < P; cs += kCandidateChunk) {
-    const int64_t ce = std::min(P, cs + kCandidateChunk);
+  for (int64_t cs = 0; cs < P; cs += kCandidateChunk<G>) {
+    const int64_t ce = std::min(P, cs + kCandidateChunk<G>);
     for (int64_t q = q0; q < q1; ++q) {
       load_query<G>(queries + q * G, qv);
       float b = best[q - q0];
       int64_t bb = best_block[q - q0];
       for (int64_t bs = cs; bs < ce; bs += kCandidateBlock) {
         const int64_t be = std::min(ce, bs + kCandidateBlock);
-        __m256 vmin = _mm256_set1_ps(kInf);
-        for (int64_t c = bs; c < be; c += 8) vmin = _mm256_min_ps(vmin, score8<G>(qv, comp, bias, P, c));
-        const float m = horizontal_min(vmin);
+        // Four independent candidate vectors per iteration: their fma chains overlap
+        // (min is exact, so the order of the minima does not change the result).
+        __m256 vmin0 = _mm256_set1_ps(kInf), vmin1 = vmin0, vmin2 = vmin0, vmin3 = vmin0;
+        int64_t c = bs;
+        for (; c + 32 <= be; c += 32) {
+          __m256 a0 = _mm256_loadu_ps(bias + c), a1 = _mm256_loadu_ps(bias + c + 8);
+          __m256 a2 = _mm256_loadu_ps(bias + c + 16), a3 = _mm256_loadu_ps(bias + c + 24);
+          for (int d = 0; d < G; ++d) {
+            const float* cd = comp + d * P + c;
+            a0 = _mm256_fmadd_ps(qv[d], _mm256_loadu_ps(cd), a0);
+            a1 = _mm256_fmadd_ps(qv[d], _mm256_loadu_ps(cd + 8), a1);
+            a2 = _mm256_fmadd_ps(qv[d], _mm256_loadu_ps(cd + 16), a2);
+            a3 = _mm256_fmadd_ps(qv[d], _mm256_loadu_ps(cd + 24), a3);
+          }
+          vmin0 = _mm256_min_ps(vmin0, a0);
+          vmin1 = _mm256_min_ps(vmin1, a1);
+          vmin2 = _mm256_min_ps(vmin2, a2);
+          vmin3 = _mm256_min_ps(vmin3, a3);
+        }
+        for (; c < be; c += 8) vmin0 = _mm256_min_ps(vmin0, score8<G>(qv, comp, bias, P, c));
+        const float m = horizontal_min(_mm256_min_ps(_mm256_min_ps(vmin0, vmin1), _mm256_min_ps(vmin2, vmin3)));
         if (m < b) {
           b = m;
           bb = bs;
