@@ -64,7 +64,8 @@ void Sampler::filter(std::span<const float> logits, std::span<const int32_t> his
   const double inv_t = 1.0 / double(config_.temperature);
   const float mx = *std::max_element(work_.begin(), work_.end());
   // Unnormalised probabilities e^((l - max) / T), in double for the normaliser.
-  std::vector<std::pair<float, int32_t>> cand(work_.size());
+  std::vector<std::pair<float, int32_t>>& cand = candidates_;
+  cand.resize(work_.size());
   double total = 0;
   for (size_t i = 0; i < work_.size(); ++i) {
     const double p = std::exp((double(work_[i]) - mx) * inv_t);

@@ -43,8 +43,9 @@ class Sampler {
 
   SamplerConfig config_;
   std::mt19937_64 rng_;
+  // Buffers reused between calls (a 150k vocabulary would otherwise allocate per token).
   mutable std::vector<float> work_;
-  mutable std::vector<std::pair<float, int32_t>> kept_;
+  mutable std::vector<std::pair<float, int32_t>> candidates_, kept_;
 };
 
 // Applies the repetition penalty in place to every id present in `history` (each once).
