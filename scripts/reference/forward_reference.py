@@ -11,6 +11,7 @@ Subcommands:
   stories   check the reference against the golden values in shared/README.md
   smollm2   write tests/fixtures/runtime/smollm2_* (prompt logits, WikiText-2 NLL of K windows)
   tiny      run make_tiny_models.py's folders and write their reference logits
+  rope      RoPE inverse frequencies and angles of real configurations
 """
 from __future__ import annotations
 
@@ -413,6 +414,27 @@ def cmd_tiny(_args) -> None:
         print(name, "ids", ids, "max |logit|", float(np.abs(lg).max()))
 
 
+def cmd_rope(_args) -> None:
+    """RoPE inverse frequencies of real configurations (Llama-3.1-8B's llama3 scaling, a linear
+    factor, none) for tests/runtime/rope_table_test.cpp."""
+    cases = [
+        dict(name="llama3.1-8b", head_dim=128, rope_theta=500000.0,
+             rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                               original_max_position_embeddings=8192)),
+        dict(name="linear-4", head_dim=64, rope_theta=10000.0, rope_scaling=dict(rope_type="linear", factor=4.0)),
+        dict(name="plain-smollm2", head_dim=64, rope_theta=100000.0, rope_scaling=None),
+    ]
+    for c in cases:
+        cfg = Config(hidden=c["head_dim"], ffn=1, layers=1, heads=1, kv_heads=1, head_dim=c["head_dim"], vocab=1,
+                     eps=1e-5, rope_theta=c["rope_theta"], rope_scaling=c["rope_scaling"])
+        c["inv_freq"] = [float(v) for v in inverse_frequencies(cfg)]
+        # cos/sin at a far position, where float32 angles would already be off
+        ang = 4000 * inverse_frequencies(cfg)
+        c["cos_4000"], c["sin_4000"] = [float(v) for v in np.cos(ang)], [float(v) for v in np.sin(ang)]
+    (FIXTURES / "rope_cases.json").write_text(json.dumps(cases, indent=1) + "\n")
+    print("wrote rope_cases.json")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -421,8 +443,9 @@ def main() -> None:
     s.add_argument("--seqlen", type=int, default=2048)
     s.add_argument("--windows", type=int, default=2)
     sub.add_parser("tiny")
+    sub.add_parser("rope")
     args = ap.parse_args()
-    {"stories": cmd_stories, "smollm2": cmd_smollm2, "tiny": cmd_tiny}[args.cmd](args)
+    {"stories": cmd_stories, "smollm2": cmd_smollm2, "tiny": cmd_tiny, "rope": cmd_rope}[args.cmd](args)
 
 
 if __name__ == "__main__":
