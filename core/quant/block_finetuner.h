@@ -95,7 +95,8 @@ class BlockFinetuner {
   // and every heldout_every_steps steps (or each epoch), stops after `patience` evaluations
   // without improvement and leaves the best evaluated parameters in `block`. Without held-out
   // windows it runs max_epochs and keeps the last parameters.
-  // Deterministic for a given seed, whatever the thread count.
+  // Deterministic for a given seed, whatever the thread count. On an Error (a NaN window, a
+  // diverging loss) the block keeps the parameters of the last completed step.
   BlockFinetuneResult run(FinetuneBlock& block, const BlockWindows& train, const BlockWindows& heldout,
                           const std::function<void(const BlockFinetuneProgress&)>& progress = {});
 
