@@ -88,10 +88,13 @@ class Reconstruction {
 
 // Gradients of tr(E XTX E^T) / out (the reference implementation's MSE) with respect to the
 // codebooks and scales, codes fixed. Each codeword sums over the places that use it, in a
-// fixed order (an inverted index of the codes built once per Adam round).
+// fixed order (an inverted index of the codes built once per Adam round). Writes into the
+// gradient buffers the optimizer reads.
 class CodebookGradient {
  public:
-  CodebookGradient(ThreadPool& pool, const QuantizedLayer& layer) : pool_(pool), layer_(layer) {
+  CodebookGradient(ThreadPool& pool, const QuantizedLayer& layer, std::span<float> codebooks_grad,
+                   std::span<float> scales_grad)
+      : pool_(pool), layer_(layer), codebooks_grad_(codebooks_grad), scales_grad_(scales_grad) {
     const int64_t M = layer.config.num_codebooks, K = layer.config.codebook_size();
     const int64_t places = layer.out_features * layer.num_groups();
     offsets_.assign(size_t(M * (K + 1)), 0);
@@ -103,8 +106,6 @@ class CodebookGradient {
       std::vector<int64_t> fill(off, off + K);
       for (int64_t p = 0; p < places; ++p) uses_[size_t(m * places + fill[layer.codes[size_t(p * M + m)]]++)] = p;
     }
-    codebooks_grad_.resize(layer.codebooks.size());
-    scales_grad_.resize(layer.scales.size());
   }
 
   void compute(const std::vector<float>& error_xtx) {
@@ -140,14 +141,12 @@ class CodebookGradient {
       scales_grad_[size_t(o)] = float(factor * acc);
     });
   }
-  std::span<const float> codebooks_grad() const { return codebooks_grad_; }
-  std::span<const float> scales_grad() const { return scales_grad_; }
 
  private:
   ThreadPool& pool_;
   const QuantizedLayer& layer_;
   std::vector<int64_t> offsets_, uses_;
-  std::vector<float> codebooks_grad_, scales_grad_;
+  std::span<float> codebooks_grad_, scales_grad_;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -248,13 +247,11 @@ AqlmResult quantize_aqlm(const LayerProblem& p, const AqlmOptions& options, cons
     AqlmEpochStats stats;
     auto phase_start = std::chrono::steady_clock::now();
     if (options.adam_steps > 0) {
-      CodebookGradient gradient(pool, layer);
+      CodebookGradient gradient(pool, layer, codebooks_grad, scales_grad);
       for (int step = 0; step < options.adam_steps; ++step) {
         AQLM_CHECK(!(options.cancel && options.cancel->load()), "cancelled");
         report(AqlmPhase::CodebookUpdate, epoch, step, options.adam_steps, rec.relative_error());
         gradient.compute(rec.error_xtx());
-        std::copy(gradient.codebooks_grad().begin(), gradient.codebooks_grad().end(), codebooks_grad.begin());
-        std::copy(gradient.scales_grad().begin(), gradient.scales_grad().end(), scales_grad.begin());
         adam.step();
         rec.refresh(layer);
         AQLM_CHECK(std::isfinite(rec.relative_error()), p.name, ": the relative error became ", rec.relative_error(),
