@@ -132,8 +132,10 @@ void aqlm_gemv(const AqlmView& w, const void* x, void* y, int n, DType act, Aqlm
   AQLM_CHECK(w.out <= (int64_t(1) << 30) && w.groups() <= (int64_t(1) << 27), "AQLM gemv: a ", w.out, " x ", w.in,
              " layer is larger than the CUDA kernels index");
   const size_t elem = 2;
-  for (int t0 = 0; t0 < n; t0 += 8) {
-    const int chunk = std::min(8, n - t0);
+  const bool lut = w.nbits <= 8 && w.code_bytes == 1;
+  const int pass = lut ? detail::kLutMaxTokens : 8;
+  for (int t0 = 0; t0 < n; t0 += pass) {
+    const int chunk = std::min(pass, n - t0);
     launch_chunk(w, static_cast<const uint8_t*>(x) + size_t(t0) * size_t(w.in) * elem,
                  static_cast<uint8_t*>(y) + size_t(t0) * size_t(w.out) * elem, chunk, act, workspace, stream,
                  variant);

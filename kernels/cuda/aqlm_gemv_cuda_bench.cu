@@ -5,8 +5,8 @@
 // achieves over its code bytes, batch 2/4/8 over batch 1, a correctness check of every
 // timed kernel against cuBLAS on the dequantized weights, and dequantization throughput.
 //
-// Usage: bench_kernels_cuda [--iters N] [--quick]   (prints a table; one line per result
-// starting "row" as well, for scripts)
+// Usage: bench_kernels_cuda [--iters N] [--quick] [--only CONFIG] [--shape OUTxIN] [--batch N]
+// (prints a table; one line per result starting "row" as well, for scripts)
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -30,6 +30,8 @@ namespace aqlm::cuda {
 namespace {
 
 int g_iters = 200;
+std::string g_only_config, g_only_shape;  // --only NAME, --shape OUTxIN: one config / shape
+int g_only_batch = 0;                     // --batch N
 constexpr int kWarmup = 20;
 constexpr double kRotateBytes = 3.0 * 50e6 + 64e6;  // > 3x the H100's 50 MB L2
 
@@ -173,6 +175,7 @@ void run() {
   std::printf("%-16s %-12s %5s %10s %10s %8s %9s %8s %10s %9s\n", "config", "shape", "batch", "aqlm_us", "cublas_us",
               "speedup", "code_GB/s", "%copy", "vs_batch1", "rel_err");
   for (const Shape s : shapes) {
+    if (!g_only_shape.empty() && g_only_shape != std::to_string(s.out) + "x" + std::to_string(s.in)) continue;
     // fp16 cuBLAS on rotated dense copies.
     const size_t dense_bytes = size_t(s.out * s.in) * 2;
     const int dense_copies = std::max(2, int(std::ceil(kRotateBytes / double(dense_bytes))));
@@ -185,6 +188,7 @@ void run() {
     random_half(x.p, size_t(8 * s.in), 7, 1.0f);
     double cublas_us[9] = {};
     for (int n : batches) {
+      if (g_only_batch && n != g_only_batch) continue;
       const float alpha = 1.0f, beta = 0.0f;
       cublas_us[n] = time_calls([&](int i) {
                        cublas_check(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, int(s.out), n, int(s.in), &alpha,
@@ -196,6 +200,7 @@ void run() {
     }
     dense.clear();
     for (const Config& cfg : configs) {
+      if (!g_only_config.empty() && g_only_config != cfg.name) continue;
       const size_t code_bytes = size_t(s.out * (s.in / 8) * cfg.M) * (cfg.B <= 8 ? 1 : 2);
       const size_t set_bytes = code_bytes + size_t(cfg.M) * (size_t(1) << cfg.B) * 16 + size_t(s.out) * 2;
       const int copies = std::max(2, int(std::ceil(kRotateBytes / double(set_bytes))));
@@ -207,6 +212,7 @@ void run() {
       aqlm_dequantize(layers[0]->view, wdq.p, DType::F16);
       double batch1_us = 0;
       for (int n : batches) {
+        if (g_only_batch && n != g_only_batch) continue;
         const float alpha = 1.0f, beta = 0.0f;
         cublas_check(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, int(s.out), n, int(s.in), &alpha, wdq.p,
                                   CUDA_R_16F, int(s.in), x.p, CUDA_R_16F, int(s.in), &beta, yf.p, CUDA_R_32F,
@@ -223,7 +229,7 @@ void run() {
         const Timing t = time_calls([&](int i) {
           aqlm_gemv(layers[size_t(i % copies)]->view, x.p, y.p, n, DType::F16, ws, nullptr, cfg.variant);
         });
-        if (n == 1) batch1_us = t.median_us;
+        if (n == 1 || batch1_us == 0) batch1_us = t.median_us;
         const double gbs = double(code_bytes) / (t.median_us * 1e-6) / 1e9;
         char shape[32];
         std::snprintf(shape, sizeof shape, "%lldx%lld", (long long)s.out, (long long)s.in);
@@ -235,6 +241,7 @@ void run() {
       }
     }
   }
+  if (!g_only_config.empty() || !g_only_shape.empty()) return cublasDestroy(handle), void();
   // Dequantization (the prefill path writes fp16 W, then a cuBLAS GEMM).
   std::printf("\n%-8s %-12s %10s %12s\n", "dequant", "shape", "us", "write_GB/s");
   for (const Config& cfg : {configs[0], configs[1]}) {
@@ -256,6 +263,9 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--iters") && i + 1 < argc) aqlm::cuda::g_iters = std::max(10, std::atoi(argv[++i]));
     if (!std::strcmp(argv[i], "--quick")) aqlm::cuda::g_iters = 50;
+    if (!std::strcmp(argv[i], "--only") && i + 1 < argc) aqlm::cuda::g_only_config = argv[++i];
+    if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) aqlm::cuda::g_only_shape = argv[++i];
+    if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) aqlm::cuda::g_only_batch = std::atoi(argv[++i]);
   }
   if (aqlm::cuda::device_count() == 0) {
     std::fprintf(stderr, "%s\n", aqlm::cuda::no_device_reason().c_str());

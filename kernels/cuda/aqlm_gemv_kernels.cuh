@@ -19,11 +19,15 @@ namespace aqlm::cuda::detail {
 
 constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
-constexpr int kStages = 4;              // codes ring depth: 3 tiles in flight while one is used
+constexpr int kStages = 3;              // codes ring depth: 2 tiles in flight while one is used
 constexpr int kStageBytes = 8192;       // target bytes of codes per tile
 constexpr int kLutFloats = 32768;       // 128 KB of lookup tables per block
 constexpr int kHeadCodewords = 8192;    // SmemHead variant: 128 KB of codewords in shared memory
 constexpr unsigned kFullMask = 0xffffffffu;
+// Tokens per lookup-table pass: with 8 the tables leave room for only 8 groups per slab, and
+// the partial sums of that many slabs cost more than a second pass over the codes (measured:
+// 8192 x 28672 2x8 took 1.9 ms with 8 tokens in one pass).
+constexpr int kLutMaxTokens = 4;
 
 constexpr int pow2floor(int v) {
   int p = 1;
@@ -55,8 +59,9 @@ struct Shape {
   static constexpr int TILE_ROWS = cmax(PASS_ROWS, (kStageBytes / ROW_BYTES) / PASS_ROWS * PASS_ROWS);
   static constexpr int STAGE_BYTES = (TILE_ROWS * ROW_BYTES + 15) / 16 * 16;
   static constexpr int LUT_BYTES = kLut ? M * 256 * G * T * 4 : 0;
+  static constexpr int CB_BYTES = kLut ? M * 256 * 16 : 0;  // the fp16 codebooks, copied once
   static constexpr int HEAD_BYTES = MODE == Mode::DirectHead ? kHeadCodewords * 16 : 0;
-  static constexpr int SMEM_BYTES = LUT_BYTES + HEAD_BYTES + kStages * STAGE_BYTES + 16;
+  static constexpr int SMEM_BYTES = LUT_BYTES + CB_BYTES + HEAD_BYTES + kStages * STAGE_BYTES + 16;
   static_assert(NV == 8, "every lane reduces eight values");
   static_assert(kThreads % (G * T) == 0 || !kLut, "table entries map to fixed threads");
   static_assert(LANE_BYTES <= 8, "a lane's codes fit one load");
@@ -221,26 +226,32 @@ __device__ __forceinline__ int token_slot(int t, int pos) {
   return T == 8 ? (t ^ (4 * ((pos >> 2) & 1))) : t;
 }
 
+// Each thread owns one (pos, t) entry of every codeword's row and keeps its x in registers;
+// the codewords come from the block's shared-memory copy of the codebooks (`cb`), read by a
+// whole warp at once (a broadcast), so no iteration waits on global memory.
 template <class S, int M, int T>
-__device__ __forceinline__ void build_lut(const GemvParams& p, int slab, float* lut) {
+__device__ __forceinline__ void build_lut(const GemvParams& p, int slab, const uint4* cb, float* lut) {
   constexpr int GT = S::G * T;
+  constexpr int kStride = kThreads / GT;  // codewords apart between a thread's iterations
   const int n_idx = threadIdx.x % GT;
   const int pos = n_idx / T, t = n_idx % T;
   const int group = slab * S::G + (pos % S::LPR) * S::GPL + pos / S::LPR;
   float xv[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   if (group < p.groups && t < p.n) load_x8(p.x + (int64_t(t) * p.groups + group) * 8, p.bf16, xv);
-  float* dst = lut + pos * T + token_slot<T>(t, pos);
   const int K = 1 << p.nbits;
-#pragma unroll 4
-  for (int mc = threadIdx.x / GT; mc < M * 256; mc += kThreads / GT) {
-    const int m = mc >> 8, c = mc & 255;
-    if (c >= K) continue;
-    float w[8];
-    codeword_to_float(__ldg(p.codebooks + (m << p.nbits) + c), w);
-    float dot = 0.0f;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) dot = fmaf(w[i], xv[i], dot);
-    dst[mc * GT] = dot;
+  for (int m = 0; m < M; ++m) {
+    float* dst = lut + (m * 256 * S::G + pos) * T + token_slot<T>(t, pos);
+    const uint4* cbm = cb + m * K;
+#pragma unroll 4
+    for (int c = threadIdx.x / GT; c < K; c += kStride) {
+      float w[8];
+      codeword_to_float(cbm[c], w);
+      float dot = 0.0f;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) dot = fmaf(w[i], xv[i], dot);
+      dst[c * GT] = dot;
+    }
   }
 }
 
@@ -289,23 +300,36 @@ __device__ __forceinline__ void write_results(const GemvParams& p, float (&v)[S:
 
 // After every warp wrote its partial sums for `tile`: count the arrival; the block that
 // completes the tile adds the slabs' sums in slab order and writes y.
+// The barrier orders every warp's partial-sum stores before thread 0's release; thread 0's
+// acquire and the second barrier order the reducer's loads after the other blocks' stores.
+__device__ __forceinline__ unsigned atomic_add_acq_rel(unsigned* p, unsigned v) {
+  unsigned old;
+  asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], %2;" : "=r"(old) : "l"(p), "r"(v) : "memory");
+  return old;
+}
+
 template <class S, int T>
 __device__ __forceinline__ void finish_tile(const GemvParams& p, int tile, int* flag) {
-  __threadfence();
   __syncthreads();
-  if (threadIdx.x == 0) {
-    const unsigned before = atomicAdd(p.counters + tile, 1u);
-    *flag = before == unsigned(p.slabs - 1);
-  }
+  if (threadIdx.x == 0) *flag = atomic_add_acq_rel(p.counters + tile, 1u) == unsigned(p.slabs - 1);
   __syncthreads();
   if (!*flag) return;
-  __threadfence();
   const int row0 = tile * S::TILE_ROWS;
   const int entries = min(S::TILE_ROWS, p.out - row0) * p.n;
   for (int e = threadIdx.x; e < entries; e += kThreads) {
     const int row = row0 + e / p.n, t = e % p.n;
+    const float* src = p.partial + int64_t(row) * T + t;
+    const int64_t slab_stride = int64_t(p.out) * T;
     float sum = 0.0f;
-    for (int s = 0; s < p.slabs; ++s) sum += __ldcg(p.partial + (int64_t(s) * p.out + row) * T + t);
+    int s = 0;
+    for (; s + 8 <= p.slabs; s += 8) {  // eight loads in flight, added in slab order
+      float v[8];
+#pragma unroll
+      for (int k = 0; k < 8; ++k) v[k] = __ldcg(src + (s + k) * slab_stride);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) sum += v[k];
+    }
+    for (; s < p.slabs; ++s) sum += __ldcg(src + s * slab_stride);
     p.y[int64_t(t) * p.out + row] = to_act(sum * scale_of(p, row), p.bf16);
   }
   if (threadIdx.x == 0) p.counters[tile] = 0;  // ready for the next call
@@ -429,8 +453,9 @@ __global__ void __launch_bounds__(kThreads, MODE == Mode::Direct ? 2 : 1) aqlm_g
   using S = Shape<MODE, M, T>;
   extern __shared__ __align__(16) uint8_t smem[];
   float* lut = reinterpret_cast<float*>(smem);
-  uint4* head = reinterpret_cast<uint4*>(smem + S::LUT_BYTES);
-  uint8_t* stages = smem + S::LUT_BYTES + S::HEAD_BYTES;
+  uint4* cb = reinterpret_cast<uint4*>(smem + S::LUT_BYTES);
+  uint4* head = reinterpret_cast<uint4*>(smem + S::LUT_BYTES + S::CB_BYTES);
+  uint8_t* stages = smem + S::LUT_BYTES + S::CB_BYTES + S::HEAD_BYTES;
   int* flag = reinterpret_cast<int*>(stages + kStages * S::STAGE_BYTES);
 
   const int64_t u_begin = p.units * blockIdx.x / gridDim.x;
@@ -442,10 +467,18 @@ __global__ void __launch_bounds__(kThreads, MODE == Mode::Direct ? 2 : 1) aqlm_g
     const int count = min(kHeadCodewords, 1 << p.nbits);
     for (int i = threadIdx.x; i < count; i += kThreads) head[i] = __ldg(p.codebooks + i);
   }
+  if constexpr (MODE == Mode::Lut) {  // the codebooks, once: the oldest copy group
+    for (int i = threadIdx.x; i < (M << p.nbits); i += kThreads) __pipeline_memcpy_async(cb + i, p.codebooks + i, 16);
+    __pipeline_commit();
+  }
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
     if (u_begin + s < u_end) load_tile<S>(p, u_begin + s, stages + s * S::STAGE_BYTES);
     __pipeline_commit();
+  }
+  if constexpr (MODE == Mode::Lut) {
+    __pipeline_wait_prior(kStages - 1);  // codebooks here; the code tiles may still be in flight
+    __syncthreads();
   }
 
   float xr[S::GPL][T][8];  // gather kernels: x of the lane's groups of the current slab
@@ -458,7 +491,7 @@ __global__ void __launch_bounds__(kThreads, MODE == Mode::Direct ? 2 : 1) aqlm_g
     __pipeline_commit();
     if (slab != current_slab) {  // the previous iteration's last barrier ends all reads of the old table
       if constexpr (MODE == Mode::Lut) {
-        build_lut<S, M, T>(p, slab, lut);
+        build_lut<S, M, T>(p, slab, cb, lut);
       } else {
         load_slab_x<S, T>(p, slab, xr);
       }

@@ -81,7 +81,8 @@ void launch_tokens(const AqlmView& w, const void* x, void* y, int n, DType act, 
   if (n == 1) return launch_gemv<MODE, M, 1>(w, x, y, n, act, ws, stream);
   if (n == 2) return launch_gemv<MODE, M, 2>(w, x, y, n, act, ws, stream);
   if (n <= 4) return launch_gemv<MODE, M, 4>(w, x, y, n, act, ws, stream);
-  return launch_gemv<MODE, M, 8>(w, x, y, n, act, ws, stream);
+  if constexpr (MODE != Mode::Lut) return launch_gemv<MODE, M, 8>(w, x, y, n, act, ws, stream);
+  fail("AQLM gemv: the lookup-table kernel takes at most ", kLutMaxTokens, " tokens per pass, not ", n);
 }
 
 // One instantiation per (mode, codebooks), defined in aqlm_gemv_lut.cu / aqlm_gemv_direct.cu.

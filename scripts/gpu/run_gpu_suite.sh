@@ -48,9 +48,11 @@ if [ "${SANITIZE:-1}" != 0 ] && command -v compute-sanitizer > /dev/null; then
   filter='Layers/AqlmGemvCuda.*/2x8g8_1000x576_n1_fp16:Layers/AqlmGemvCuda.*/2x8g8_300x11008_n2_fp16:Layers/AqlmGemvCuda.*/1x8g8_90x72_n1_fp16:Layers/AqlmGemvCuda.*/1x16g8_1000x576_n8_fp16:Layers/AqlmGemvCuda.*/1x16g8_1000x576_n1_fp16_smemhead:Layers/AqlmGemvCuda.*/2x8g8_1000x576_n8_fp16'
   for tool in memcheck racecheck; do
     timeout 240 compute-sanitizer --tool "$tool" --error-exitcode 9 "$BUILD/bin/test_kernels_cuda" \
-      --gtest_filter="$filter" > "$OUT/sanitizer-$tool.log" 2>&1
+      --gtest_filter="$filter" > "$OUT/sanitizer-now.log" 2>&1
     rc=$?
-    echo "$tool: exit $rc ($(grep -c 'OK \]' "$OUT/sanitizer-$tool.log") tests ok); $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer-$tool.log" | tail -1)"
+    echo "$tool: exit $rc ($(grep -c 'OK \]' "$OUT/sanitizer-now.log") tests ok); $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer-now.log" | tail -1)"
+    { echo "==== $tool"; cat "$OUT/sanitizer-now.log"; } >> "$OUT/sanitizer.log"
+    rm -f "$OUT/sanitizer-now.log"
     [ $rc -eq 0 ] || status=1
   done
 fi
@@ -58,4 +60,20 @@ fi
 echo "== benchmark"
 "$BUILD/bin/bench_kernels_cuda" ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1 || status=1
 grep -v "^row " "$OUT/bench.log"
+
+# Optional: Nsight Compute on one launch of each "CONFIG SHAPE BATCH" in $PROFILE (';'-separated).
+if [ -n "${PROFILE:-}" ] && command -v ncu > /dev/null; then
+  echo "== ncu"
+  IFS=';' read -ra cases <<< "$PROFILE"
+  for c in "${cases[@]}"; do
+    read -r cfg shape batch <<< "$c"
+    echo "---- $cfg $shape batch $batch" >> "$OUT/ncu.txt"
+    timeout 300 ncu --launch-skip 25 --launch-count 1 -k regex:aqlm_gemv_kernel --section SpeedOfLight \
+      --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats --section Occupancy \
+      --section LaunchStats --section SourceCounters "$BUILD/bin/bench_kernels_cuda" --only "$cfg" --shape "$shape" \
+      --batch "$batch" --iters 20 >> "$OUT/ncu.txt" 2>&1
+    grep -E "Duration|Memory Throughput|DRAM Throughput|Compute \(SM\) Throughput|Warp Cycles Per Issued|Achieved Occupancy" \
+      "$OUT/ncu.txt" | tail -6
+  done
+fi
 exit $status
