@@ -47,6 +47,7 @@ struct Expr {
   std::vector<Keyword> keywords;
   std::vector<std::string> ops;  // Compare
   bool negated = false;          // Test: "is not"
+  int depth = 1;                 // of the subtree, bounded by the parser so evaluation cannot exhaust the stack
 };
 
 struct Stmt;
@@ -74,6 +75,9 @@ struct Stmt {
   std::string attribute;  // Set: "ns.attribute" targets
   std::vector<ExprPtr> exprs;
   std::vector<Body> bodies;
+  // For each body that is a frame of its own (loop body and else, macro, set block, filter
+  // block, scope): names that are undefined on entry, shadowing outer values (jinja_scopes.h).
+  std::vector<std::vector<std::string>> undefined_on_entry;
 };
 
 }  // namespace aqlm::jinja

@@ -146,6 +146,7 @@ Value f_float(const Value& v, const CallArgs& args) {
 Value f_indent(const Value& v, const CallArgs& args) {
   const auto a = bind("indent", args, {{"width", Value(4)}, {"first", Value(false)}, {"blank", Value(false)}});
   if (v.is_undefined()) throw Error(v.undefined_reason());
+  if (!v.is_string()) fail("indent(): expected a string, got ", v.type_name());  // jinja2 appends "\n" to it
   const std::string indentation =
       a[0].is_string() ? a[0].as_string() : std::string(static_cast<size_t>(std::max<int64_t>(0, int_argument("indent", a[0]))), ' ');
   const std::vector<std::string> lines = text::split_lines(as_text(v) + "\n");
@@ -234,6 +235,7 @@ Value f_map(const Value& v, const CallArgs& args) {
       has_default = true;
     }
   }
+  if (!truthy(v)) return Value(std::vector<Value>{});  // jinja2's map and select skip a falsy value: `if value:`
   if (attribute) {
     for (const Value& item : iterate(v)) {
       Value mapped = lookup_path(item, string_argument("map", *attribute));
@@ -265,6 +267,7 @@ Value f_min(const Value& v, const CallArgs& args) { return min_max("min", v, arg
 
 // select/reject(test?, args...) and selectattr/rejectattr(attribute, test?, args...).
 Value select_items(const char* fn, const Value& v, const CallArgs& args, bool by_attribute, bool keep_when) {
+  if (!truthy(v)) return Value(std::vector<Value>{});  // jinja2: `if value:` before anything else
   size_t next = 0;
   std::string attribute;
   if (by_attribute) {
@@ -406,6 +409,8 @@ Value f_unique(const Value& v, const CallArgs& args) {
   const std::vector<Value> keys = keyed(items, a[1], truthy(a[0]));
   std::vector<Value> out, seen;
   for (size_t i = 0; i < items.size(); ++i) {
+    if (keys[i].is_list() || keys[i].is_dict() || keys[i].is_namespace())  // Python keeps them in a set
+      fail("unique(): unhashable type: '", keys[i].type_name(), "'");
     if (std::any_of(seen.begin(), seen.end(), [&](const Value& k) { return equals(k, keys[i]); })) continue;
     seen.push_back(keys[i]);
     out.push_back(items[i]);
@@ -465,26 +470,35 @@ SIMPLE_TEST(t_lower, "lower", text::is_lower(as_text(v)))
 SIMPLE_TEST(t_upper, "upper", text::is_upper(as_text(v)))
 #undef SIMPLE_TEST
 
-int64_t integer_operand(const char* test, const Value& v) {
-  if (v.is_undefined()) throw Error(v.undefined_reason());
-  if (!v.is_int() && !v.is_bool()) fail("test '", test, "' needs an integer, got ", v.type_name());
-  return v.as_int();
+// Python's `value % divisor` for the number tests (odd, even, divisibleby accept floats too).
+double python_mod(const char* test, const Value& value, const Value& divisor) {
+  for (const Value* v : {&value, &divisor}) {
+    if (v->is_undefined()) throw Error(v->undefined_reason());
+    if (!v->is_number()) fail("test '", test, "' needs a number, got ", v->type_name());
+  }
+  if (divisor.as_double() == 0.0) fail("integer division or modulo by zero");
+  if (!value.is_float() && !divisor.is_float()) {
+    int64_t m = value.as_int() % divisor.as_int();
+    if (m != 0 && ((m < 0) != (divisor.as_int() < 0))) m += divisor.as_int();
+    return static_cast<double>(m);
+  }
+  double m = std::fmod(value.as_double(), divisor.as_double());
+  if (m != 0.0 && ((m < 0) != (divisor.as_double() < 0))) m += divisor.as_double();
+  return m;
 }
 
 bool t_odd(const Value& v, const CallArgs& args) {
   no_arguments("odd", args);
-  return integer_operand("odd", v) % 2 != 0;
+  return python_mod("odd", v, Value(2)) == 1.0;
 }
 
 bool t_even(const Value& v, const CallArgs& args) {
   no_arguments("even", args);
-  return integer_operand("even", v) % 2 == 0;
+  return python_mod("even", v, Value(2)) == 0.0;
 }
 
 bool t_divisibleby(const Value& v, const CallArgs& args) {
-  const int64_t d = integer_operand("divisibleby", one_argument("divisibleby", args));
-  if (d == 0) fail("integer division or modulo by zero");
-  return integer_operand("divisibleby", v) % d == 0;
+  return python_mod("divisibleby", v, one_argument("divisibleby", args)) == 0.0;
 }
 
 bool t_eq(const Value& v, const CallArgs& args) { return equals(v, one_argument("eq", args)); }

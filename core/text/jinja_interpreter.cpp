@@ -10,6 +10,7 @@
 #include "core/common/error.h"
 #include "core/text/jinja_builtins.h"
 #include "core/text/jinja_parser.h"
+#include "core/text/jinja_scopes.h"
 #include "core/text/jinja_template.h"
 
 namespace aqlm::jinja {
@@ -41,6 +42,18 @@ ScopePtr child_of(const ScopePtr& parent) {
   auto s = std::make_shared<Scope>();
   s->parent = parent;
   return s;
+}
+
+// A new frame: its own names start undefined, hiding outer variables of the same name.
+ScopePtr frame_of(const ScopePtr& parent, const std::vector<std::string>& undefined_on_entry) {
+  auto s = child_of(parent);
+  for (const std::string& name : undefined_on_entry) s->vars[name] = Value::undefined("'" + name + "' is undefined");
+  return s;
+}
+
+ScopePtr frame_of(const ScopePtr& parent, const Stmt& owner, size_t body) {
+  static const std::vector<std::string> none;
+  return frame_of(parent, body < owner.undefined_on_entry.size() ? owner.undefined_on_entry[body] : none);
 }
 
 // Using an undefined value in an operation is an error carrying why it is undefined.
@@ -159,7 +172,9 @@ bool contains(const Value& container, const Value& item) {
       for (const Value& v : container.as_list())
         if (equals(v, item)) return true;
       return false;
-    case Value::Type::Dict: return item.is_string() && container.as_dict().find(item.as_string()) != nullptr;
+    case Value::Type::Dict:
+      if (item.is_list() || item.is_dict() || item.is_namespace()) fail("unhashable type: '", item.type_name(), "'");
+      return item.is_string() && container.as_dict().find(item.as_string()) != nullptr;
     default: fail("argument of type '", container.type_name(), "' is not iterable");
   }
 }
@@ -211,7 +226,7 @@ class Interpreter {
       case StmtKind::Macro: define_macro(s, scope); return Flow::Normal;
       case StmtKind::FilterBlock: {
         std::string body;
-        exec(s.bodies[0], child_of(scope), body);
+        exec(s.bodies[0], frame_of(scope, s, 0), body);
         const Value rendered(std::move(body));
         const Value* saved = block_value_;
         block_value_ = &rendered;
@@ -219,7 +234,7 @@ class Interpreter {
         block_value_ = saved;
         return Flow::Normal;
       }
-      case StmtKind::Scope: return exec(s.bodies[0], child_of(scope), out);
+      case StmtKind::Scope: return exec(s.bodies[0], frame_of(scope, s, 0), out);
       case StmtKind::Break: return Flow::Break;
       case StmtKind::Continue: return Flow::Continue;
     }
@@ -250,13 +265,13 @@ class Interpreter {
       }
       items = std::move(kept);
     }
-    if (items.empty()) {
-      exec(s.bodies[1], child_of(scope), out);
-      return;
-    }
     const auto n = static_cast<int64_t>(items.size());
+    // jinja2 runs the else block unless some iteration reached the end of the body: an empty
+    // loop, and also (a quirk of its code generation) one whose iterations all ended in
+    // break or continue.
+    bool an_iteration_completed = false;
     for (int64_t i = 0; i < n; ++i) {
-      auto iteration = child_of(scope);
+      auto iteration = frame_of(scope, s, 0);
       bind_targets(*iteration, s.names, items[i]);
       Dict loop;
       loop.set("index", Value(i + 1));
@@ -275,15 +290,18 @@ class Interpreter {
                  return args.positional[static_cast<size_t>(i) % args.positional.size()];
                }));
       iteration->vars["loop"] = Value(std::move(loop));
-      if (exec(s.bodies[0], iteration, out) == Flow::Break) break;
+      const Flow flow = exec(s.bodies[0], iteration, out);
+      if (flow == Flow::Break) break;
+      an_iteration_completed |= flow == Flow::Normal;
     }
+    if (!an_iteration_completed) exec(s.bodies[1], frame_of(scope, s, 1), out);
   }
 
   void exec_set(const Stmt& s, const ScopePtr& scope) {
     Value value;
     if (s.exprs.empty()) {
       std::string body;
-      exec(s.bodies[0], child_of(scope), body);
+      exec(s.bodies[0], frame_of(scope, s, 0), body);
       value = Value(std::move(body));
     } else {
       value = eval(*s.exprs[0], scope);
@@ -304,7 +322,7 @@ class Interpreter {
     scope->vars[s.text] = Value::function(s.text, [this, macro, defining_scope](const CallArgs& args) {
       if (args.positional.size() > macro->names.size())
         fail("macro '", macro->text, "' takes not more than ", macro->names.size(), " argument(s)");
-      auto call_scope = child_of(defining_scope.lock());
+      auto call_scope = frame_of(defining_scope.lock(), *macro, 0);
       for (size_t i = 0; i < macro->names.size(); ++i) {
         if (i < args.positional.size()) {
           call_scope->vars[macro->names[i]] = args.positional[i];
@@ -416,7 +434,7 @@ class Interpreter {
     fail("unknown expression");
   }
 
-  static constexpr int kMaxCallDepth = 256;
+  static constexpr int kMaxCallDepth = 32;
   const std::string& name_;
   SourcePos pos_;
   const Value* block_value_ = nullptr;
@@ -434,14 +452,16 @@ std::tm local_now() {
 
 Template::Template(std::string_view source, std::string name) : name_(std::move(name)) {
   body_ = parse(tokenize(source, name_), name_);
+  undefined_on_entry_ = analyze_scopes(body_);
 }
 
 std::string Template::render(const Dict& variables, const RenderOptions& options) const {
   auto globals = std::make_shared<Scope>();
   const Dict functions = global_functions(options.now ? options.now : local_now);
   for (const auto& [key, value] : functions.entries()) globals->vars[key] = value;
-  auto scope = child_of(globals);
-  for (const auto& [key, value] : variables.entries()) scope->vars[key] = value;
+  auto context = child_of(globals);
+  for (const auto& [key, value] : variables.entries()) context->vars[key] = value;
+  auto scope = frame_of(context, undefined_on_entry_);
   Interpreter interpreter(name_);
   std::string out;
   try {

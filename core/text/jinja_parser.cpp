@@ -1,5 +1,6 @@
 #include "core/text/jinja_parser.h"
 
+#include <algorithm>
 #include <initializer_list>
 #include <stdexcept>
 
@@ -38,6 +39,7 @@ class Parser {
     return true;
   }
   [[noreturn]] void error(const Token& at, const std::string& message) const { syntax_error(name_, at.pos, message); }
+  [[noreturn]] void error_at(SourcePos pos, const std::string& message) const { syntax_error(name_, pos, message); }
   [[noreturn]] void unexpected(const std::string& expected) const {
     error(current(), "expected " + expected + ", got " + describe(current()));
   }
@@ -58,6 +60,7 @@ class Parser {
   // Parses until a {% tag %} named in `end_tags` (left unconsumed: current() is that name) or
   // the end of the template when `end_tags` is empty. `opener` names the block for errors.
   Body parse_body(std::initializer_list<const char*> end_tags, const Token* opener) {
+    const NestingGuard guard(*this, current());
     Body body;
     while (true) {
       const Token& t = current();
@@ -261,6 +264,34 @@ class Parser {
 
   // ---- expressions ----
 
+  // Nesting limits keep the recursive parser, interpreter and destructors far from the
+  // stack's end whatever a model file contains.
+  static constexpr int kMaxDepth = 100;
+
+  class NestingGuard {
+   public:
+    NestingGuard(Parser& parser, const Token& at) : parser_(parser) {
+      if (++parser_.nesting_ > kMaxDepth) parser_.error(at, "the template nests deeper than " + std::to_string(kMaxDepth) + " levels");
+    }
+    ~NestingGuard() { --parser_.nesting_; }
+    NestingGuard(const NestingGuard&) = delete;
+    NestingGuard& operator=(const NestingGuard&) = delete;
+
+   private:
+    Parser& parser_;
+  };
+
+  // Records the depth of a finished composite node and enforces the limit.
+  ExprPtr seal(ExprPtr e) {
+    int depth = 0;
+    for (const ExprPtr& op : e->operands)
+      if (op) depth = std::max(depth, op->depth);
+    for (const Keyword& k : e->keywords) depth = std::max(depth, k.value->depth);
+    e->depth = depth + 1;
+    if (e->depth > kMaxDepth) error_at(e->pos, "the expression nests deeper than " + std::to_string(kMaxDepth) + " levels");
+    return e;
+  }
+
   ExprPtr make_expr(ExprKind kind, const Token& at) {
     auto e = std::make_unique<Expr>();
     e->kind = kind;
@@ -273,7 +304,7 @@ class Parser {
     e->text = op;
     e->operands.push_back(std::move(left));
     e->operands.push_back(std::move(right));
-    return e;
+    return seal(std::move(e));
   }
 
   bool at_tuple_end(std::initializer_list<const char*> extra_end_names) const {
@@ -305,10 +336,11 @@ class Parser {
     }
     auto e = make_expr(ExprKind::Tuple, start);
     e->operands = std::move(items);
-    return e;
+    return seal(std::move(e));
   }
 
   ExprPtr parse_expression(bool with_condexpr) {
+    const NestingGuard guard(*this, current());
     ExprPtr expr = parse_or();
     if (!with_condexpr) return expr;
     while (at_name("if")) {
@@ -319,7 +351,7 @@ class Parser {
       e->operands.push_back(std::move(expr));
       e->operands.push_back(std::move(condition));
       e->operands.push_back(std::move(otherwise));
-      expr = std::move(e);
+      expr = seal(std::move(e));
     }
     return expr;
   }
@@ -344,11 +376,12 @@ class Parser {
 
   ExprPtr parse_not() {
     if (at_name("not")) {
+      const NestingGuard guard(*this, current());
       const Token& at = advance();
       auto e = make_expr(ExprKind::Unary, at);
       e->text = "not";
       e->operands.push_back(parse_not());
-      return e;
+      return seal(std::move(e));
     }
     return parse_compare();
   }
@@ -380,7 +413,7 @@ class Parser {
       compare->ops.push_back(op);
       compare->operands.push_back(parse_math1());
     }
-    return compare ? std::move(compare) : std::move(first);
+    return compare ? seal(std::move(compare)) : std::move(first);
   }
 
   ExprPtr parse_math1() {
@@ -422,10 +455,12 @@ class Parser {
   ExprPtr parse_unary(bool with_filter) {
     ExprPtr node;
     if (at_operator("-") || at_operator("+")) {
+      const NestingGuard guard(*this, current());
       const Token& at = advance();
       node = make_expr(ExprKind::Unary, at);
       node->text = at.value;
       node->operands.push_back(parse_unary(false));
+      node = seal(std::move(node));
     } else {
       node = parse_primary();
     }
@@ -489,7 +524,7 @@ class Parser {
       e->operands.push_back(parse_expression(true));
     }
     advance();
-    return e;
+    return seal(std::move(e));
   }
 
   ExprPtr parse_dict() {
@@ -502,7 +537,7 @@ class Parser {
       e->operands.push_back(parse_expression(true));
     }
     advance();
-    return e;
+    return seal(std::move(e));
   }
 
   ExprPtr parse_postfix(ExprPtr node) {
@@ -540,14 +575,14 @@ class Parser {
         auto e = make_expr(ExprKind::Attribute, at);
         e->text = attr.value;
         e->operands.push_back(std::move(node));
-        return e;
+        return seal(std::move(e));
       }
       if (attr.type == TokenType::Integer) {  // matrix.0
         advance();
         auto e = make_expr(ExprKind::Item, at);
         e->operands.push_back(std::move(node));
         e->operands.push_back(constant(attr, Value(static_cast<int64_t>(std::stoll(attr.value)))));
-        return e;
+        return seal(std::move(e));
       }
       unexpected("an attribute name");
     }
@@ -564,15 +599,16 @@ class Parser {
     } else {
       key = make_expr(ExprKind::Tuple, at);
       key->operands = std::move(keys);
+      key = seal(std::move(key));
     }
     if (key->kind == ExprKind::Slice) {
       key->operands.insert(key->operands.begin(), std::move(node));
-      return key;
+      return seal(std::move(key));
     }
     auto e = make_expr(ExprKind::Item, at);
     e->operands.push_back(std::move(node));
     e->operands.push_back(std::move(key));
-    return e;
+    return seal(std::move(e));
   }
 
   // One subscript: an expression, or a slice start:stop:step (returned as a Slice without object).
@@ -623,7 +659,7 @@ class Parser {
     auto e = make_expr(ExprKind::Call, current());
     e->operands.push_back(std::move(callee));
     parse_call_arguments(*e);
-    return e;
+    return seal(std::move(e));
   }
 
   std::string parse_dotted_name() {
@@ -643,7 +679,7 @@ class Parser {
     if (!has_filter(e->text)) error(at, "unknown filter '" + e->text + "'");
     e->operands.push_back(std::move(value));
     if (at_operator("(")) parse_call_arguments(*e);
-    return e;
+    return seal(std::move(e));
   }
 
   ExprPtr parse_test(ExprPtr value) {
@@ -660,18 +696,18 @@ class Parser {
       parse_call_arguments(*e);
     } else if ((next.type == TokenType::Name || next.type == TokenType::String || next.type == TokenType::Integer ||
                 next.type == TokenType::Float || at_operator("[") || at_operator("{")) &&
-               !(next.type == TokenType::Name &&
-                 (next.value == "else" || next.value == "or" || next.value == "and" || next.value == "if"))) {
+               !(next.type == TokenType::Name && (next.value == "else" || next.value == "or" || next.value == "and"))) {
       if (next.type == TokenType::Name && next.value == "is") error(next, "you cannot chain multiple tests with 'is'");
       e->operands.push_back(parse_postfix(parse_primary()));  // `x is divisibleby 3`, `x is sameas none`
     }
-    return e;
+    return seal(std::move(e));
   }
 
   const std::vector<Token>& tokens_;
   const std::string& name_;
   size_t index_ = 0;
   int loop_depth_ = 0;
+  int nesting_ = 0;
 };
 
 }  // namespace

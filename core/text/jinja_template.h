@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/text/jinja_ast.h"
 #include "core/text/jinja_value.h"
@@ -32,6 +33,7 @@ class Template {
  private:
   std::string name_;
   Body body_;
+  std::vector<std::string> undefined_on_entry_;  // names the template itself owns (jinja_scopes.h)
 };
 
 }  // namespace aqlm::jinja

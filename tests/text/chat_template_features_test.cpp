@@ -156,6 +156,38 @@ TEST(JinjaTemplate, DeepMacroRecursionIsAnErrorNotACrash) {
   }
 }
 
+TEST(JinjaTemplate, AbsurdNestingIsAnErrorNotAStackOverflow) {
+  // A model file can carry any template; none of these may crash the studio.
+  const std::string parens = std::string(100000, '(') + "1" + std::string(100000, ')');
+  EXPECT_THROW(Template("{{ " + parens + " }}", "t"), Error);
+  std::string chain = "{{ 1";
+  for (int i = 0; i < 100000; ++i) chain += " + 1";
+  EXPECT_THROW(Template(chain + " }}", "t"), Error);
+  std::string blocks;
+  for (int i = 0; i < 100000; ++i) blocks += "{% if true %}";
+  EXPECT_THROW(Template(blocks, "t"), Error);
+  EXPECT_THROW(Template("{{ " + std::string(100000, '-') + "1 }}", "t"), Error);
+  EXPECT_THROW(Template("{{ " + std::string(100000, '[') + " }}", "t"), Error);
+  // Realistic depth is fine: 50 nested parentheses and a 50-term sum.
+  std::string sum = "1";
+  for (int i = 0; i < 49; ++i) sum += " + 1";
+  EXPECT_EQ(Template("{{ " + std::string(50, '(') + sum + std::string(50, ')') + " }}", "t").render({}), "50");
+}
+
+TEST(JinjaTemplate, UnsupportedTagsAreClearErrors) {
+  for (const char* source : {"{% call m() %}x{% endcall %}", "{% include 'other.jinja' %}", "{% extends 'base' %}",
+                             "{% for x in xs recursive %}{% endfor %}", "{% do xs.append(1) %}", "{% break %}",
+                             "{{ f(*args) }}"}) {
+    SCOPED_TRACE(source);
+    try {
+      Template(source, "t");
+      ADD_FAILURE() << "parsed";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("t: line 1, column ", 0), 0u) << e.what();
+    }
+  }
+}
+
 TEST(JinjaTemplate, HugeRangeIsRefused) {
   const Template t("{% for i in range(1000000) %}{% endfor %}", "t");
   EXPECT_THROW(t.render({}), Error);
