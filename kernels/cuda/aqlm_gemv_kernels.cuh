@@ -19,9 +19,7 @@ namespace aqlm::cuda::detail {
 
 constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
-constexpr int kStages = 3;              // codes ring depth: 2 tiles in flight while one is used
 constexpr int kStageBytes = 8192;       // target bytes of codes per tile
-constexpr int kLutFloats = 32768;       // 128 KB of lookup tables per block
 constexpr int kHeadCodewords = 8192;    // SmemHead variant: 128 KB of codewords in shared memory
 constexpr unsigned kFullMask = 0xffffffffu;
 // Tokens per lookup-table pass: with 8 the tables leave room for only 8 groups per slab, and
@@ -45,8 +43,14 @@ template <Mode MODE, int M, int T>
 struct Shape {
   static constexpr bool kLut = MODE == Mode::Lut;
   static constexpr int kCodeBytes = kLut ? 1 : 2;
-  // Groups per slab: as many as 128 KB of tables allow (LUT); for gathers, enough to give
-  // each lane two groups while x fits in registers.
+  // Up to 2 tokens: 64 KB of tables, so two blocks share an SM (16 warps hide the shared-
+  // memory latency; measured 2x faster than one block with 128 KB tables). 4 tokens: 128 KB,
+  // one block, else slabs get so narrow that their partial sums dominate.
+  static constexpr int kLutFloats = T <= 2 ? 16384 : 32768;
+  static constexpr int kBlocksPerSm = (kLut && T > 2) || MODE == Mode::DirectHead ? 1 : 2;
+  static constexpr int kStages = kBlocksPerSm == 2 ? 4 : 3;  // codes ring depth (tiles)
+  // Groups per slab: as many as the tables allow (LUT); for gathers, enough to give each
+  // lane two groups while x fits in registers.
   static constexpr int G = kLut ? cmin(128, pow2floor(kLutFloats / (M * 256 * T))) : (T <= 2 ? 64 : 32);
   static constexpr int LPR = cmin(G, 32);   // lanes per row segment
   static constexpr int GPL = G / LPR;       // groups per lane
@@ -62,6 +66,7 @@ struct Shape {
   static constexpr int CB_BYTES = kLut ? M * 256 * 16 : 0;  // the fp16 codebooks, copied once
   static constexpr int HEAD_BYTES = MODE == Mode::DirectHead ? kHeadCodewords * 16 : 0;
   static constexpr int SMEM_BYTES = LUT_BYTES + CB_BYTES + HEAD_BYTES + kStages * STAGE_BYTES + 16;
+  static_assert(kLut || G >= 32, "gather kernels give every lane its own groups");
   static_assert(NV == 8, "every lane reduces eight values");
   static_assert(kThreads % (G * T) == 0 || !kLut, "table entries map to fixed threads");
   static_assert(LANE_BYTES <= 8, "a lane's codes fit one load");
@@ -449,8 +454,9 @@ __device__ __forceinline__ void load_slab_x(const GemvParams& p, int slab, float
 // ---------------------------------------------------------------------------------------
 
 template <Mode MODE, int M, int T>
-__global__ void __launch_bounds__(kThreads, MODE == Mode::Direct ? 2 : 1) aqlm_gemv_kernel(const GemvParams p) {
+__global__ void __launch_bounds__(kThreads, Shape<MODE, M, T>::kBlocksPerSm) aqlm_gemv_kernel(const GemvParams p) {
   using S = Shape<MODE, M, T>;
+  constexpr int kStages = S::kStages;
   extern __shared__ __align__(16) uint8_t smem[];
   float* lut = reinterpret_cast<float*>(smem);
   uint4* cb = reinterpret_cast<uint4*>(smem + S::LUT_BYTES);

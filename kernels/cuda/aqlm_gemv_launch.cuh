@@ -17,8 +17,10 @@
 namespace aqlm::cuda::detail {
 
 // Raises a kernel's dynamic shared-memory limit once per device.
+// Gather kernels also ask for the smallest shared-memory carveout that fits two blocks, so
+// L1 keeps more of the codebook.
 template <typename Kernel>
-void allow_smem(Kernel kernel, int bytes) {
+void allow_smem(Kernel kernel, int bytes, bool prefer_l1) {
   static std::mutex mutex;
   static std::set<std::pair<const void*, int>> done;
   int device = 0;
@@ -30,6 +32,9 @@ void allow_smem(Kernel kernel, int bytes) {
              " bytes of shared memory but this GPU gives a block at most ", device_properties().max_smem_per_block);
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
         "raising the AQLM gemv kernel's shared-memory limit");
+  if (prefer_l1)
+    check(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, 30),
+          "setting the AQLM gemv kernel's shared-memory carveout");
   done.insert(key);
 }
 
@@ -68,9 +73,8 @@ void launch_gemv(const AqlmView& w, const void* x, void* y, int n, DType act, Aq
     p.counters = ws.counters();
   }
   const auto kernel = detail::aqlm_gemv_kernel<MODE, M, T>;
-  allow_smem(kernel, S::SMEM_BYTES);
-  const int per_sm = MODE == Mode::Direct ? 2 : 1;
-  const int64_t grid = std::min<int64_t>(p.units, int64_t(device_properties().sm_count) * per_sm);
+  allow_smem(kernel, S::SMEM_BYTES, MODE == Mode::Direct);
+  const int64_t grid = std::min<int64_t>(p.units, int64_t(device_properties().sm_count) * S::kBlocksPerSm);
   kernel<<<unsigned(grid), detail::kThreads, S::SMEM_BYTES, stream>>>(p);
   check_launch("AQLM gemv");
 }
