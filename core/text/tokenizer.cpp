@@ -96,9 +96,26 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
       }
     }
     if (!best) break;
-    if (best_at > pos) encode_section(text.substr(pos, best_at - pos), pos == 0, out);
+    size_t start = best_at, end = best_at + best->content.size();
+    if (best->lstrip) {
+      while (start > pos) {
+        size_t prev = start - 1;
+        while (prev > pos && (uint8_t(text[prev]) & 0xC0) == 0x80) --prev;  // back to a character's first byte
+        const unicode::Decoded d = unicode::decode(text, prev);
+        if (d.cp == unicode::kInvalid || unicode::char_class(d.cp) != unicode::CharClass::Space) break;
+        start = prev;
+      }
+    }
+    if (best->rstrip) {
+      while (end < text.size()) {
+        const unicode::Decoded d = unicode::decode(text, end);
+        if (d.cp == unicode::kInvalid || unicode::char_class(d.cp) != unicode::CharClass::Space) break;
+        end += size_t(d.length);
+      }
+    }
+    if (start > pos) encode_section(text.substr(pos, start - pos), pos == 0, out);
     out.push_back(best->id);
-    pos = best_at + best->content.size();
+    pos = end;
   }
   if (pos < text.size()) encode_section(text.substr(pos), pos == 0, out);
 

@@ -30,11 +30,19 @@ enum class PreTokenizer {
   Qwen2,       // Split(Qwen2 pattern: like Llama-3 but single digits) then ByteLevel (GGUF pre "qwen2")
 };
 
+// Where SentencePiece's "▁" prefix goes. A "section" is text between two added tokens.
+enum class DummyPrefix {
+  EverySection,     // normalizer Prepend("▁"): legacy Llama / Mistral tokenizer.json, GGUF, llama2.c
+  MetaspaceAlways,  // Metaspace prepend_scheme "always": every section that does not start with a space
+  MetaspaceFirst,   // Metaspace prepend_scheme "first": only a section at the start of the input, ditto
+};
+
 struct AddedToken {
   int32_t id = 0;
   std::string content;
   bool special = true;  // control token: parsed in text only when parse_special, skipped by decode(skip_special)
   // Tokens that are not special (GGUF "user defined") are always parsed in text and always decoded.
+  bool lstrip = false, rstrip = false;  // the match swallows the white space before / after it
 };
 
 struct TokenizerSpec {
@@ -49,7 +57,7 @@ struct TokenizerSpec {
   std::vector<AddedToken> added_tokens;
   bool byte_fallback = true;     // SentencePiece: an unknown character becomes its <0xXX> byte tokens
   bool add_dummy_prefix = true;  // SentencePiece / llama2.c: prepend "▁" to each text section; decode strips it
-  bool dummy_prefix_first_only = false;  // Metaspace prepend_scheme "first": only to a section at the very start
+  DummyPrefix dummy_prefix = DummyPrefix::EverySection;  // where, when add_dummy_prefix
   bool ignore_merges = false;  // byte-level (Llama-3): a word that is a vocab piece as a whole is not merged
   bool nfc = false;            // byte-level (Qwen2's tokenizer.json): NFC-normalize text before splitting
   int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1;

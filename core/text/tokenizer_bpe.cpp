@@ -241,7 +241,13 @@ class SentencePieceTokenizer final : public Tokenizer {
 
   void encode_section(std::string_view text, bool at_input_start, std::vector<int32_t>& out) const override {
     std::string normalized;
-    if (spec_.add_dummy_prefix && (!spec_.dummy_prefix_first_only || at_input_start)) normalized = space_;
+    if (spec_.add_dummy_prefix) {
+      // Metaspace adds no prefix to text that starts with a space already; "first" only at the start.
+      const bool metaspace = spec_.dummy_prefix != DummyPrefix::EverySection;
+      if (spec_.dummy_prefix == DummyPrefix::EverySection ||
+          (!(metaspace && text[0] == ' ') && (spec_.dummy_prefix == DummyPrefix::MetaspaceAlways || at_input_start)))
+        normalized = space_;
+    }
     normalized += replace_all(text, " ", space_);
     if (!words_are_independent_) {
       encode_chunk(normalized, out);

@@ -152,8 +152,8 @@ json tokenizer_spec_to_hf_json(const TokenizerSpec& spec) {
 
   json added_tokens = json::array();
   for (const AddedToken& t : spec.added_tokens) {
-    added_tokens.push_back({{"id", t.id}, {"content", t.content}, {"single_word", false}, {"lstrip", false},
-                            {"rstrip", false}, {"normalized", false}, {"special", t.special}});
+    added_tokens.push_back({{"id", t.id}, {"content", t.content}, {"single_word", false}, {"lstrip", t.lstrip},
+                            {"rstrip", t.rstrip}, {"normalized", false}, {"special", t.special}});
   }
   const json unk = spec.unk_id >= 0 ? json(pieces[size_t(spec.unk_id)]) : json(nullptr);
   json model = {{"type", "BPE"},         {"dropout", nullptr},
@@ -169,9 +169,10 @@ json tokenizer_spec_to_hf_json(const TokenizerSpec& spec) {
     out["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
   } else {
     const json replace_space = {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", kSpacePiece}};
-    if (spec.dummy_prefix_first_only) {
+    if (spec.add_dummy_prefix && spec.dummy_prefix != DummyPrefix::EverySection) {
+      const char* scheme = spec.dummy_prefix == DummyPrefix::MetaspaceFirst ? "first" : "always";
       out["normalizer"] = nullptr;
-      out["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", kSpacePiece}, {"prepend_scheme", "first"},
+      out["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", kSpacePiece}, {"prepend_scheme", scheme},
                               {"split", false}};
     } else if (spec.add_dummy_prefix) {
       out["normalizer"] = {{"type", "Sequence"},
@@ -209,8 +210,8 @@ json tokenizer_spec_to_hf_config(const TokenizerSpec& spec, const std::string& c
   };
   json added_decoder = json::object();
   for (const AddedToken& t : spec.added_tokens) {
-    added_decoder[std::to_string(t.id)] = {{"content", t.content}, {"single_word", false}, {"lstrip", false},
-                                           {"rstrip", false}, {"normalized", false}, {"special", t.special}};
+    added_decoder[std::to_string(t.id)] = {{"content", t.content}, {"single_word", false}, {"lstrip", t.lstrip},
+                                           {"rstrip", t.rstrip}, {"normalized", false}, {"special", t.special}};
   }
   json config = {{"tokenizer_class", "PreTrainedTokenizerFast"},
                  {"bos_token", token(spec.bos_id)},

@@ -106,7 +106,7 @@ void detect_sentencepiece(const std::vector<json>& pre, const std::vector<json>&
              ": unsupported Metaspace pre_tokenizer (needs replacement \"\u2581\" and split=false)");
   const std::string scheme = meta.value("prepend_scheme", "always");
   spec.add_dummy_prefix = scheme != "never";
-  spec.dummy_prefix_first_only = scheme == "first";
+  spec.dummy_prefix = scheme == "first" ? DummyPrefix::MetaspaceFirst : DummyPrefix::MetaspaceAlways;
 }
 
 // BOS / EOS from a TemplateProcessing post-processor: a special token before or after $A.
@@ -151,7 +151,12 @@ TokenizerSpec spec_from_hf_json(const json& tj, const json* config, const std::s
     for (const json& t : tj["added_tokens"]) {
       AQLM_CHECK(t.contains("id") && t["id"].is_number_integer() && t.contains("content") && t["content"].is_string(),
                  where, ": an added token lacks its id or content");
-      spec.added_tokens.push_back({t["id"].get<int32_t>(), t["content"].get<std::string>(), t.value("special", false)});
+      AQLM_CHECK(!t.value("single_word", false), where, ": added token '", t["content"].get<std::string>(),
+                 "' has single_word=true, which is not supported");
+      AddedToken token{t["id"].get<int32_t>(), t["content"].get<std::string>(), t.value("special", false)};
+      token.lstrip = t.value("lstrip", false);
+      token.rstrip = t.value("rstrip", false);
+      spec.added_tokens.push_back(token);
     }
   }
   int64_t max_id = -1;

@@ -61,6 +61,9 @@ STRINGS = [
     "Cafe\u0301 nai\u0308ve \u212Bngstro\u0308m \u1100\u1161\u11A8 a\u0302\u0323 \u0958 Ω\u0313\u0342\u0345",
 ]
 EMOJI_CJK = [4, 5]  # indices of the strings StreamDecoder is checked on
+# For added tokens that swallow white space: <|im_start|> with lstrip, <|im_end|> with rstrip.
+STRIP_STRINGS = ["a   <|im_start|>  b <|im_end|>   c", "<|im_start|><|im_end|> \n x", " \u3000<|im_start|>x",
+                 "x<|im_end|>\u00a0\u2028y", "<|im_end|>", "  <|im_start|>"]
 
 
 def fnv1a64(ids):
@@ -335,6 +338,14 @@ def generate():
                  "tokenizer.ggml.unknown_token_id": 0, "tokenizer.ggml.add_bos_token": True,
                  "tokenizer.ggml.add_eos_token": False}
     (FIXTURES / "mistral_gguf_tokenizer.json").write_text(json.dumps(gguf_keys, ensure_ascii=False, separators=(",", ":")))
+    # The newer spelling of the same tokenizer: Metaspace(prepend_scheme="first") instead of the
+    # normalizer, so only text at the very start gets the "▁" prefix.
+    first = json.loads(mistral.to_str())
+    first["normalizer"] = None
+    first["pre_tokenizer"] = {"type": "Metaspace", "replacement": SPACE, "prepend_scheme": "first", "split": False}
+    cases["mistral_metaspace_first"] = tokenizer_cases(Tokenizer.from_str(json.dumps(first)))
+    first["pre_tokenizer"]["prepend_scheme"] = "always"
+    cases["mistral_metaspace_always"] = tokenizer_cases(Tokenizer.from_str(json.dumps(first)))
     agree = sum(hf_encode(mistral, s, True, False) == [1] + sp.encode(s) for s in STRINGS)
     log(f"mistral: {len(pieces)} pieces; tokenizers (merges from scores) equals sentencepiece on {agree}/{len(STRINGS)} strings")
 
@@ -351,6 +362,11 @@ def generate():
         if "normalizer" in extra:
             j["normalizer"] = extra["normalizer"]
         cases[name] = tokenizer_cases(Tokenizer.from_str(json.dumps(j)))
+    from tokenizers import AddedToken
+    strip = Tokenizer.from_str(smol.to_str())
+    strip.add_special_tokens([AddedToken("<|im_start|>", lstrip=True, special=True, normalized=False),
+                              AddedToken("<|im_end|>", rstrip=True, special=True, normalized=False)])
+    cases["smollm2_strip"] = {"strings": STRIP_STRINGS, "ids": [strip.encode(s).ids for s in STRIP_STRINGS]}
     cases["nfc"] = nfc_cases()
     log(f"nfc: {len(cases['nfc']['input'])} strings normalized by tokenizers' NFC normalizer")
 

@@ -121,6 +121,9 @@ TEST(TokenizerErrors, OtherBrokenTokenizerJson) {
       {"type": "Split", "pattern": {"Regex": "\\w+"}, "behavior": "Isolated", "invert": false},
       {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}]})");
   EXPECT_HAS(load(bad_pattern), "unsupported pre_tokenizer Split pattern");
+  json single_word = small_bpe_json();
+  single_word["added_tokens"][0]["single_word"] = true;
+  EXPECT_HAS(load(single_word), "single_word=true, which is not supported");
   json bad_config_token = small_bpe_json();
   const json config = {{"bos_token", "<s>"}};
   const std::string msg = error_of([&] { tokenizer_spec_from_hf_json(bad_config_token, &config, where); });

@@ -73,6 +73,23 @@ TEST(TokenizerByteLevel, Qwen2StructureWithNfcGivesTheReferenceIds) {
   expect_decode_matches(*tok, "smollm2_as_qwen2");
 }
 
+TEST(TokenizerByteLevel, AddedTokensThatStripWhiteSpace) {
+  TokenizerSpec spec = spec_from_gguf_fixture("smollm2_gguf_tokenizer.json");
+  spec.added_tokens[1].lstrip = true;  // <|im_start|>
+  spec.added_tokens[2].rstrip = true;  // <|im_end|>
+  const auto tok = make_tokenizer(spec);
+  const auto& expected = tokenizer_cases()["smollm2_strip"];
+  const auto strings = expected["strings"].get<std::vector<std::string>>();
+  for (size_t i = 0; i < strings.size(); ++i) {
+    EXPECT_EQ(tok->encode(strings[i], false, true), expected["ids"][i].get<std::vector<int32_t>>()) << strings[i];
+  }
+  // Written and read back, the flags survive.
+  const TokenizerSpec back = tokenizer_spec_from_hf_json(tokenizer_spec_to_hf_json(spec), nullptr, "written");
+  EXPECT_TRUE(back.added_tokens[1].lstrip);
+  EXPECT_TRUE(back.added_tokens[2].rstrip);
+  EXPECT_FALSE(back.added_tokens[2].lstrip);
+}
+
 TEST(TokenizerSentencePiece, MistralTokenizerJsonGivesTheReferenceIds) {
   const Tokenizer& tok = mistral_from_json();
   EXPECT_EQ(tok.spec().kind, TokenizerKind::SentencePieceBpe);
@@ -90,6 +107,19 @@ TEST(TokenizerSentencePiece, MistralGgufKeysMergeByScoreToTheSameIds) {
   EXPECT_TRUE(tok.spec().add_bos);
   expect_ids_match(tok, "mistral");
   expect_decode_matches(tok, "mistral");
+}
+
+TEST(TokenizerSentencePiece, MetaspacePrependFirstGivesTheReferenceIds) {
+  // Newer Llama / Mistral files: Metaspace(prepend_scheme "first"): no "▁" after an added token.
+  TokenizerSpec spec = spec_from_json_fixture("mistral_tokenizer.json");
+  spec.dummy_prefix = DummyPrefix::MetaspaceFirst;
+  const TokenizerSpec back = tokenizer_spec_from_hf_json(tokenizer_spec_to_hf_json(spec), nullptr, "written");
+  EXPECT_EQ(back.dummy_prefix, DummyPrefix::MetaspaceFirst);  // written as Metaspace, read back
+  const auto tok = make_tokenizer(back);
+  expect_ids_match(*tok, "mistral_metaspace_first");
+  expect_decode_matches(*tok, "mistral_metaspace_first");
+  spec.dummy_prefix = DummyPrefix::MetaspaceAlways;
+  expect_ids_match(*make_tokenizer(spec), "mistral_metaspace_always");
 }
 
 TEST(TokenizerSentencePiece, Tok512TokenizerJsonGivesTheReferenceIds) {
