@@ -34,7 +34,7 @@ std::uint32_t big_endian_u32(const unsigned char* bytes) {
 
 std::int64_t pragma_integer(sql::Connection& connection, std::string_view pragma) {
   auto query = connection.query(pragma);
-  query->step("reading the database header");
+  query->step("inspecting the database");
   return query->integer(0);
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 
 #include "core/common/error.h"
 #include "core/store/database_errors.h"
@@ -121,6 +122,19 @@ std::optional<std::int64_t> Statement::optional_integer(int column) const {
 std::optional<double> Statement::optional_real(int column) const {
   if (is_null(column)) return std::nullopt;
   return sqlite3_column_double(stmt_, column);
+}
+
+// ---------------------------------------------------------------- Query
+
+Query::Query(Statement& statement) : statement_(statement) {
+  // A programming error inside core/store, never a user's: two Queries would share one cursor.
+  if (statement_.borrowed_) throw std::logic_error("core/store: a cached statement was used while still in use");
+  statement_.borrowed_ = true;
+}
+
+Query::~Query() {
+  statement_.reset();
+  statement_.borrowed_ = false;
 }
 
 // ---------------------------------------------------------------- Connection

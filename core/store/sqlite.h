@@ -53,16 +53,18 @@ class Statement {
   std::optional<double> optional_real(int column) const;
 
  private:
+  friend class Query;
   Connection& connection_;
   sqlite3_stmt* stmt_ = nullptr;
+  bool borrowed_ = false;  // a Query holds it; the same SQL may not be nested inside itself
 };
 
 // A cached statement borrowed from its Connection, reset (and its read snapshot
 // released) when the Query goes out of scope.
 class Query {
  public:
-  explicit Query(Statement& statement) : statement_(statement) {}
-  ~Query() { statement_.reset(); }
+  explicit Query(Statement& statement);
+  ~Query();
   Query(const Query&) = delete;
   Query& operator=(const Query&) = delete;
   Statement* operator->() { return &statement_; }

@@ -286,6 +286,18 @@ TEST(StoreCorrupt, DamagedPageIsDetectedBeforeAnyWriteAndMovedAsideWithItsBytes)
   EXPECT_TRUE(fs::exists(again.corrupt_copy));
 }
 
+TEST(StoreCorrupt, IndexThatDisagreesWithItsTableFailsTheFullCheckOnly) {
+  const fs::path file = make_database(aqlm::test::temp_dir("store-index"));
+  // Re-label the index over runs.status as an index over runs.config: every page is still
+  // well formed (quick_check passes, so the file opens) but the entries are wrong.
+  raw_exec(file, "PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = 'CREATE INDEX runs_by_status ON "
+                 "runs(config)' WHERE name = 'runs_by_status'; PRAGMA writable_schema = OFF;");
+  auto db = RunDatabase::open(file);
+  const std::string message = message_of<CorruptDatabaseError>([&] { db.check_integrity(); });
+  EXPECT_NE(message.find(": the database is damaged (integrity_check: "), std::string::npos) << message;
+  EXPECT_NE(message.find("runs_by_status"), std::string::npos) << message;
+}
+
 TEST(StoreCorrupt, WriteAheadLogMovesAsideWithItsDatabase) {
   const fs::path folder = aqlm::test::temp_dir("store-damaged-wal");
   const fs::path file = make_database(folder);
