@@ -206,7 +206,7 @@ __device__ __forceinline__ void copy_rows(const uint8_t* src0, int64_t pitch, in
 template <class S>
 __device__ __forceinline__ void load_tile(const GemvParams& p, int64_t unit, uint8_t* stage) {
   constexpr int kGroupBytes = S::ROW_BYTES / S::G;
-  const int slab = int(unit / p.tiles), tile = int(unit % p.tiles);
+  const int slab = int(unit) / p.tiles, tile = int(unit) - slab * p.tiles;
   const int row0 = tile * S::TILE_ROWS;
   const int rows = min(S::TILE_ROWS, p.out - row0);
   const int valid_bytes = min(S::G, p.groups - slab * S::G) * kGroupBytes;
@@ -233,7 +233,9 @@ __device__ __forceinline__ int token_slot(int t, int pos) {
 
 // Each thread owns one (pos, t) entry of every codeword's row and keeps its x in registers;
 // the codewords come from the block's shared-memory copy of the codebooks (`cb`), read by a
-// whole warp at once (a broadcast), so no iteration waits on global memory.
+// whole warp at once (a broadcast), so no iteration waits on global memory. All 256 entries
+// of a codebook are filled even when B < 8 (entry c holds codeword c mod 2^B), so lookups
+// can use a code's whole byte without masking it.
 template <class S, int M, int T>
 __device__ __forceinline__ void build_lut(const GemvParams& p, int slab, const uint4* cb, float* lut) {
   constexpr int GT = S::G * T;
@@ -249,9 +251,9 @@ __device__ __forceinline__ void build_lut(const GemvParams& p, int slab, const u
     float* dst = lut + (m * 256 * S::G + pos) * T + token_slot<T>(t, pos);
     const uint4* cbm = cb + m * K;
 #pragma unroll 4
-    for (int c = threadIdx.x / GT; c < K; c += kStride) {
+    for (int c = threadIdx.x / GT; c < 256; c += kStride) {
       float w[8];
-      codeword_to_float(cbm[c], w);
+      codeword_to_float(cbm[c & (K - 1)], w);
       float dot = 0.0f;
 #pragma unroll
       for (int i = 0; i < 8; ++i) dot = fmaf(w[i], xv[i], dot);
@@ -367,7 +369,7 @@ __device__ __forceinline__ void compute_tile_lut(const GemvParams& p, int slab, 
       for (int i = 0; i < S::GPL; ++i)
 #pragma unroll
         for (int m = 0; m < M; ++m) {
-          const uint32_t c = uint32_t(cw >> (8 * (i * M + m))) & p.mask;
+          const uint32_t c = uint32_t(cw >> (8 * (i * M + m))) & 0xffu;  // tables alias c mod 2^B
           add_entry<T>(acc[r], lut_lane + (m * 256 * S::G + i * S::LPR) * T + c * (S::G * T), half_swap);
         }
     }
@@ -491,7 +493,7 @@ __global__ void __launch_bounds__(kThreads, Shape<MODE, M, T>::kBlocksPerSm) aql
   int current_slab = -1;
   for (int64_t u = u_begin; u < u_end; ++u) {
     const int64_t k = u - u_begin;
-    const int slab = int(u / p.tiles), tile = int(u % p.tiles);
+    const int slab = int(u) / p.tiles, tile = int(u) - slab * p.tiles;  // units < 2^31 (host-checked)
     const int64_t next = u + kStages - 1;
     if (next < u_end) load_tile<S>(p, next, stages + ((k + kStages - 1) % kStages) * S::STAGE_BYTES);
     __pipeline_commit();

@@ -65,6 +65,7 @@ void launch_gemv(const AqlmView& w, const void* x, void* y, int n, DType act, Aq
   p.slabs = int((w.groups() + S::G - 1) / S::G);
   p.tiles = int((w.out + S::TILE_ROWS - 1) / S::TILE_ROWS);
   p.units = int64_t(p.slabs) * p.tiles;
+  AQLM_CHECK(p.units < (int64_t(1) << 31), "AQLM gemv: a ", w.out, " x ", w.in, " layer has too many work units");
   p.vec = copy_width(w, S::ROW_BYTES);
   p.bf16 = act == DType::BF16;
   if (p.slabs > 1) {
