@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include <queue>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -21,7 +21,7 @@ struct PairMerge {
 
 // Merges the symbols of one word, always the best pair first and the leftmost among equals, until
 // no pair merges. This is the order of both the `tokenizers` BPE (by rank) and SentencePiece /
-// llama.cpp / llama2.c (by score). A priority queue with lazy deletion keeps long words
+// llama.cpp / llama2.c (by score). A binary heap with lazy deletion keeps long words
 // (SentencePiece text has no pre-tokenizer, so a whole paragraph is one word) at O(n log n).
 template <class PairFn>
 void merge_word(std::vector<int32_t>& ids, const PairFn& pair_merge) {
@@ -31,27 +31,36 @@ void merge_word(std::vector<int32_t>& ids, const PairFn& pair_merge) {
     double priority;
     int left_pos;
     int32_t left, right, merged;
-    bool operator<(const Candidate& o) const {  // "less urgent than", for std::priority_queue
+    bool operator<(const Candidate& o) const {  // "less urgent than": the heap's top is the most urgent
       return priority != o.priority ? priority > o.priority : left_pos > o.left_pos;
     }
   };
-  std::vector<int> prev(static_cast<size_t>(n)), next(static_cast<size_t>(n));
+  // Scratch space reused across words: most words are short, and allocating for each costs more
+  // than merging them.
+  thread_local std::vector<int> prev, next;
+  thread_local std::vector<Candidate> heap;
+  prev.resize(size_t(n));
+  next.resize(size_t(n));
   for (int i = 0; i < n; ++i) {
     prev[size_t(i)] = i - 1;
     next[size_t(i)] = i + 1 < n ? i + 1 : -1;
   }
-  std::priority_queue<Candidate> queue;
+  heap.clear();
   auto offer = [&](int left_pos) {
     const int right_pos = next[size_t(left_pos)];
     if (right_pos < 0) return;
     const int32_t l = ids[size_t(left_pos)], r = ids[size_t(right_pos)];
     const PairMerge m = pair_merge(l, r);
-    if (m.id >= 0) queue.push({m.priority, left_pos, l, r, m.id});
+    if (m.id >= 0) {
+      heap.push_back({m.priority, left_pos, l, r, m.id});
+      std::push_heap(heap.begin(), heap.end());
+    }
   };
   for (int i = 0; i + 1 < n; ++i) offer(i);
-  while (!queue.empty()) {
-    const Candidate c = queue.top();
-    queue.pop();
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end());
+    const Candidate c = heap.back();
+    heap.pop_back();
     const int right_pos = next[size_t(c.left_pos)];
     // Stale entries: a side was merged away or changed since this pair was offered.
     if (ids[size_t(c.left_pos)] != c.left || right_pos < 0 || ids[size_t(right_pos)] != c.right) continue;
