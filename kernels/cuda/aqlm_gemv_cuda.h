@@ -1,11 +1,12 @@
 #pragma once
 // AQLM linear layers on CUDA GPUs (sm_80, sm_90), from the Hugging Face layout as stored
 // (aqlm::AqlmView with device pointers; in_group_size 8):
-// - aqlm_gemv: y = x W^T for 1..8 tokens (more run in passes of 8), fp16 or bf16
-//   activations, fp32 accumulation. B <= 8 (1x8g8, 2x8g8, Kx8g8 up to 4 codebooks): each
-//   block builds lookup tables of input-group . codeword dot products in shared memory and
-//   streams the codes through a cp.async pipeline. B > 8 (1x16g8, 2x16g8, 2x12g8...): the
-//   codewords are gathered through L1/L2 (the 1 MiB 1x16 codebook stays in L2).
+// - aqlm_gemv: y = x W^T for any number of tokens (meant for 1..8: decode and small
+//   batches), fp16 or bf16 activations, fp32 accumulation. B <= 8 (1x8g8, 2x8g8, Kx8g8 up
+//   to 4 codebooks): each block builds lookup tables of input-group . codeword dot products
+//   in shared memory (passes of up to 4 tokens) and streams the codes through a cp.async
+//   pipeline. B > 8 (1x16g8, 2x16g8, 2x12g8...): the codewords are gathered through L1/L2
+//   (the 1 MiB 1x16 codebook stays in L2; passes of up to 8 tokens).
 // - aqlm_dequantize: W [out, in] in fp16/bf16 for prefill (then a cuBLAS GEMM).
 // Inputs are split along `in` into slabs handled by different blocks; their partial sums
 // are added in a fixed order by the last block to finish a tile, so results are
