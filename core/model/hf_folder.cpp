@@ -222,37 +222,36 @@ std::string temp_name(const fs::path& out, const char* kind) {
 
 void write_json(const fs::path& path, const json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
 
-void write_weights(const Model& model, const fs::path& dir, std::optional<DType> float_dtype, size_t max_shard_bytes) {
-  std::vector<std::string> names = model.weights.names();
-  std::sort(names.begin(), names.end(), natural_less);
-  std::vector<SafetensorsEntry> entries;
-  for (const auto& name : names) {
-    const TensorView& t = model.weights.get(name);
-    const DType dtype = float_dtype && is_float(t.dtype) ? *float_dtype : t.dtype;
-    entries.push_back({name, dtype, t.shape});
-  }
+}  // namespace
+
+void write_hf_weights(const fs::path& dir, std::vector<HfTensorToWrite> tensors, size_t max_shard_bytes) {
+  std::sort(tensors.begin(), tensors.end(),
+            [](const HfTensorToWrite& a, const HfTensorToWrite& b) { return natural_less(a.entry.name, b.entry.name); });
   // Consecutive tensors fill a shard until the next would pass max_shard_bytes.
-  std::vector<std::vector<SafetensorsEntry>> shards(1);
+  std::vector<std::vector<HfTensorToWrite>> shards(1);
   size_t shard_bytes = 0, total_bytes = 0;
-  for (auto& e : entries) {
-    if (!shards.back().empty() && shard_bytes + e.nbytes() > max_shard_bytes) {
+  for (auto& t : tensors) {
+    if (!shards.back().empty() && shard_bytes + t.entry.nbytes() > max_shard_bytes) {
       shards.emplace_back();
       shard_bytes = 0;
     }
-    shard_bytes += e.nbytes();
-    total_bytes += e.nbytes();
-    shards.back().push_back(std::move(e));
+    shard_bytes += t.entry.nbytes();
+    total_bytes += t.entry.nbytes();
+    shards.back().push_back(std::move(t));
   }
   const std::map<std::string, std::string> metadata = {{"format", "pt"}};  // transformers requires it
   json weight_map = json::object();
+  std::vector<uint8_t> scratch;
   for (size_t s = 0; s < shards.size(); ++s) {
     char file_name[64];
     std::snprintf(file_name, sizeof(file_name), "model-%05zu-of-%05zu.safetensors", s + 1, shards.size());
     const std::string file = shards.size() == 1 ? "model.safetensors" : file_name;
-    SafetensorsWriter writer((dir / file).string(), shards[s], metadata);
-    for (const auto& e : shards[s]) {
-      writer.write(e.name, model.weights.get(e.name));
-      weight_map[e.name] = file;
+    std::vector<SafetensorsEntry> entries;
+    for (const auto& t : shards[s]) entries.push_back(t.entry);
+    SafetensorsWriter writer((dir / file).string(), entries, metadata);
+    for (const auto& t : shards[s]) {
+      writer.write(t.entry.name, t.data(scratch));
+      weight_map[t.entry.name] = file;
     }
     writer.finish();
   }
@@ -261,28 +260,42 @@ void write_weights(const Model& model, const fs::path& dir, std::optional<DType>
                json{{"metadata", {{"total_size", total_bytes}}}, {"weight_map", weight_map}});
 }
 
-}  // namespace
+void write_hf_config_files(const Model& model, ModelConfig config, const fs::path& dir) {
+  if (config.eos_token_ids.empty() && model.tokenizer && model.tokenizer->eos_id() >= 0)
+    config.eos_token_ids = {model.tokenizer->eos_id()};
+  if (config.bos_token_id < 0 && model.tokenizer && model.tokenizer->bos_id() >= 0)
+    config.bos_token_id = model.tokenizer->bos_id();
+  write_json(dir / "config.json", config.to_hf_json());
+  if (model.tokenizer) {
+    write_json(dir / "tokenizer.json", tokenizer_spec_to_hf_json(model.tokenizer->spec()));
+    write_json(dir / "tokenizer_config.json",
+               tokenizer_spec_to_hf_config(model.tokenizer->spec(), model.chat_template, config.max_position_embeddings));
+  }
+  json generation = {{"_from_model_config", true}};
+  if (config.bos_token_id >= 0) generation["bos_token_id"] = config.bos_token_id;
+  if (config.eos_token_ids.size() == 1) generation["eos_token_id"] = config.eos_token_ids[0];
+  if (config.eos_token_ids.size() > 1) generation["eos_token_id"] = config.eos_token_ids;
+  write_json(dir / "generation_config.json", generation);
+}
 
-void save_hf_folder(const Model& model, const std::string& out_dir, const SaveOptions& options) {
+namespace {
+
+fs::path normalized_out_path(const std::string& out_dir) {
   AQLM_CHECK(!out_dir.empty(), "save: the output folder name is empty");
   fs::path out = fs::path(out_dir).lexically_normal();
   if (out.filename().empty()) out = out.parent_path();  // "dir/" -> "dir"
   AQLM_CHECK(!out.filename().empty() && out.filename() != "." && out.filename() != "..", out_dir,
              ": cannot write a model to this path (name a new folder)");
-  const bool exists = fs::exists(out);
-  AQLM_CHECK(!exists || options.overwrite, out.string(), ": already exists (choose another folder or allow overwriting)");
-  AQLM_CHECK(!exists || fs::is_directory(out), out.string(), ": exists and is not a folder");
+  return out;
+}
 
-  // Unset: float tensors keep their dtype (AQLM models always do); GGUF and llama2.c models
-  // default to F32, in which their dequantized values are exact.
-  std::optional<DType> float_dtype = options.dtype;
-  if (!float_dtype && (model.format == ModelFormat::Gguf || model.format == ModelFormat::Llama2c))
-    float_dtype = DType::F32;
-  if (model.config.aqlm) float_dtype.reset();
-  if (float_dtype) {
-    AQLM_CHECK(*float_dtype == DType::F32 || *float_dtype == DType::F16 || *float_dtype == DType::BF16, out.string(),
-               ": dtype ", dtype_name(*float_dtype), " cannot be written (supported: F32, F16, BF16)");
-  }
+}  // namespace
+
+void write_folder_atomically(const std::string& out_dir, bool overwrite, const std::function<void(const fs::path&)>& fill) {
+  const fs::path out = normalized_out_path(out_dir);
+  const bool exists = fs::exists(out);
+  AQLM_CHECK(!exists || overwrite, out.string(), ": already exists (choose another folder or allow overwriting)");
+  AQLM_CHECK(!exists || fs::is_directory(out), out.string(), ": exists and is not a folder");
   fs::path parent = out.parent_path();
   if (parent.empty()) parent = ".";
   std::error_code ec;
@@ -293,30 +306,7 @@ void save_hf_folder(const Model& model, const std::string& out_dir, const SaveOp
   try {
     fs::create_directory(temp, ec);
     AQLM_CHECK(!ec, temp.string(), ": cannot create the folder: ", ec.message());
-
-    ModelConfig config = model.config;
-    if (float_dtype) config.torch_dtype = torch_dtype_name(*float_dtype);
-    int32_t eos = config.eos_token_ids.empty() ? -1 : config.eos_token_ids.front();
-    if (config.eos_token_ids.empty() && model.tokenizer && model.tokenizer->eos_id() >= 0) {
-      eos = model.tokenizer->eos_id();
-      config.eos_token_ids = {eos};
-    }
-    if (config.bos_token_id < 0 && model.tokenizer && model.tokenizer->bos_id() >= 0)
-      config.bos_token_id = model.tokenizer->bos_id();
-    write_json(temp / "config.json", config.to_hf_json());
-
-    write_weights(model, temp, float_dtype, options.max_shard_bytes);
-
-    if (model.tokenizer) {
-      write_json(temp / "tokenizer.json", tokenizer_spec_to_hf_json(model.tokenizer->spec()));
-      write_json(temp / "tokenizer_config.json",
-                 tokenizer_spec_to_hf_config(model.tokenizer->spec(), model.chat_template, config.max_position_embeddings));
-    }
-    json generation = {{"_from_model_config", true}};
-    if (config.bos_token_id >= 0) generation["bos_token_id"] = config.bos_token_id;
-    if (config.eos_token_ids.size() == 1) generation["eos_token_id"] = config.eos_token_ids[0];
-    if (config.eos_token_ids.size() > 1) generation["eos_token_id"] = config.eos_token_ids;
-    write_json(temp / "generation_config.json", generation);
+    fill(temp);
     fsync_folder(temp);
 
     // Into place: the old folder (when overwriting) moves aside first and goes only after the
@@ -339,6 +329,32 @@ void save_hf_folder(const Model& model, const std::string& out_dir, const SaveOp
     fs::remove_all(temp, ec);
     throw;
   }
+}
+
+void save_hf_folder(const Model& model, const std::string& out_dir, const SaveOptions& options) {
+  const fs::path out = normalized_out_path(out_dir);
+  // Unset: float tensors keep their dtype (AQLM models always do); GGUF and llama2.c models
+  // default to F32, in which their dequantized values are exact.
+  std::optional<DType> float_dtype = options.dtype;
+  if (!float_dtype && (model.format == ModelFormat::Gguf || model.format == ModelFormat::Llama2c))
+    float_dtype = DType::F32;
+  if (model.config.aqlm) float_dtype.reset();
+  if (float_dtype) {
+    AQLM_CHECK(*float_dtype == DType::F32 || *float_dtype == DType::F16 || *float_dtype == DType::BF16, out.string(),
+               ": dtype ", dtype_name(*float_dtype), " cannot be written (supported: F32, F16, BF16)");
+  }
+  write_folder_atomically(out_dir, options.overwrite, [&](const fs::path& temp) {
+    ModelConfig config = model.config;
+    if (float_dtype) config.torch_dtype = torch_dtype_name(*float_dtype);
+    write_hf_config_files(model, config, temp);
+    std::vector<HfTensorToWrite> tensors;
+    for (const auto& name : model.weights.names()) {
+      const TensorView& t = model.weights.get(name);
+      const DType dtype = float_dtype && is_float(t.dtype) ? *float_dtype : t.dtype;
+      tensors.push_back({{name, dtype, t.shape}, [&t](std::vector<uint8_t>&) { return t; }});
+    }
+    write_hf_weights(temp, std::move(tensors), options.max_shard_bytes);
+  });
 }
 
 }  // namespace aqlm

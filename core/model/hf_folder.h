@@ -4,6 +4,8 @@
 // Reading maps the safetensors files (no copies); writing streams tensor by tensor into a
 // temporary folder that is renamed into place only when complete.
 #include <cstddef>
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -11,6 +13,7 @@
 
 #include "core/model/model.h"
 #include "core/model/model_config.h"
+#include "core/model/safetensors.h"
 #include "core/model/tensor.h"
 #include "core/model/weight_store.h"
 
@@ -51,6 +54,33 @@ struct SaveOptions {
 // Writes MODEL as a Hugging Face folder at OUT_DIR (see the file comment). Throws Error naming
 // the file on any failure, after removing the temporary folder.
 void save_hf_folder(const Model& model, const std::string& out_dir, const SaveOptions& options = {});
+
+// ---- The steps of save_hf_folder, for writers of other layouts (core/format's AQLM writer).
+
+// Makes OUT_DIR by calling fill(temp) on a fresh temporary folder beside it, then renaming that
+// into place. An existing OUT_DIR is refused unless `overwrite`; then it is moved aside first and
+// removed only once the new folder is in place. On any failure the temporary folder is removed
+// and OUT_DIR is left as it was. Errors name the folder.
+void write_folder_atomically(const std::string& out_dir, bool overwrite,
+                             const std::function<void(const std::filesystem::path& temp_dir)>& fill);
+
+// config.json (from `config`, with bos/eos taken from the tokenizer where the config has none),
+// tokenizer.json + tokenizer_config.json (when the model has a tokenizer; chat template
+// included) and generation_config.json, into DIR.
+void write_hf_config_files(const Model& model, ModelConfig config, const std::filesystem::path& dir);
+
+// One tensor of a folder being written: its entry in the file, and a function that gives its
+// bytes when its turn comes (it may fill `scratch` and point into it), so a writer never holds
+// more than one tensor. A float view of another dtype than the entry's is converted on the way.
+struct HfTensorToWrite {
+  SafetensorsEntry entry;
+  std::function<TensorView(std::vector<uint8_t>& scratch)> data;
+};
+
+// The tensors as DIR/model.safetensors, or as model-0000K-of-0000N.safetensors shards of at most
+// max_shard_bytes plus model.safetensors.index.json: the embedding first, then the layers in
+// numeric order, lm_head last, with the __metadata__ {"format": "pt"} transformers requires.
+void write_hf_weights(const std::filesystem::path& dir, std::vector<HfTensorToWrite> tensors, size_t max_shard_bytes);
 
 // "float16" -> F16, "bfloat16" -> BF16, "float32" -> F32; nullopt otherwise.
 std::optional<DType> dtype_from_torch_name(const std::string& torch_dtype);
