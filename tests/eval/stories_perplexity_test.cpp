@@ -36,6 +36,7 @@ TEST(StoriesPerplexity, FirstStoryMatchesTheGoldenNll) {
   // Golden 1.315989 from a float64 forward; the brief allows +-0.0005 (fp32 gives ~1e-6).
   EXPECT_NEAR(r.nll, 1.315989, 0.0005);
   EXPECT_NEAR(r.ppl, 3.7284, 0.002);
+  std::printf("stories260K first story: mean NLL %.6f, perplexity %.4f\n", r.nll, r.ppl);
 }
 
 TEST(StoriesPerplexity, EmptyAndShortTextsSayHowManyTokensAreNeeded) {
