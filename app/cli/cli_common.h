@@ -49,5 +49,7 @@ void register_generate(CLI::App& app);
 void register_chat(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_convert(CLI::App& app);
+void register_quantize(CLI::App& app);
+void register_quantize_layer(CLI::App& app);
 
 }  // namespace aqlm::cli

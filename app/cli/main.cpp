@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   aqlm::cli::register_chat(app);
   aqlm::cli::register_eval(app);
   aqlm::cli::register_convert(app);
+  aqlm::cli::register_quantize(app);
+  aqlm::cli::register_quantize_layer(app);
 
   try {
     const auto& cpu = aqlm::cpu_features();
