@@ -1,8 +1,10 @@
 #pragma once
 // Tokenizers: SentencePiece-style BPE with byte fallback (Llama-2, Mistral), byte-level BPE
-// with GPT-2 / Llama-3 / Qwen2 pre-tokenizers, and the llama2.c tokenizer. All are built
+// with GPT-2 / SmolLM2 / Llama-3 / Qwen2 pre-tokenizers, and the llama2.c tokenizer. All are built
 // from one TokenizerSpec, which the loaders fill from tokenizer.json, GGUF metadata or a
 // llama2.c .bin, and which the HF writer turns back into tokenizer.json.
+// The reference is the Hugging Face `tokenizers` library: same ids, same decoded text
+// (tests/text/tokenizer*_test.cpp, fixtures from scripts/reference/tokenizer_reference.py).
 #include <cstdint>
 #include <memory>
 #include <optional>

@@ -131,7 +131,8 @@ TokenizerSpec spec_from_hf_json(const json& tj, const json* config, const std::s
   AQLM_CHECK(tj.is_object() && tj.contains("model") && tj["model"].is_object(), where,
              ": not a tokenizer.json (no \"model\" object)");
   const json& model = tj["model"];
-  const std::string type = type_of(model);
+  // Some older files leave the model's type out; a model with merges is BPE.
+  const std::string type = type_of(model).empty() && model.contains("merges") ? "BPE" : type_of(model);
   AQLM_CHECK(type == "BPE", where, ": unsupported tokenizer model type '", type, "' (supported: BPE)");
   AQLM_CHECK(model.value("dropout", json()).is_null(), where, ": BPE dropout is not supported");
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
