@@ -244,7 +244,7 @@ void CpuEngine::run_linears(std::initializer_list<LinearJob> jobs, int64_t n) {
   // Phase 2: output rows.
   job_index = 0;
   for (const LinearJob& j : jobs) {
-    const int64_t g = j.lin->row_granularity();
+    const int64_t g = j.lin->row_granularity(n);
     for (int64_t r = 0; r < j.lin->out_features(); r += g) items.emplace_back(job_index, r);
     ++job_index;
   }
@@ -255,7 +255,7 @@ void CpuEngine::run_linears(std::initializer_list<LinearJob> jobs, int64_t n) {
       size_t j = i + 1;
       while (j < end && items[j].first == items[i].first) ++j;
       const LinearJob& job = jobs.begin()[items[i].first];
-      const int64_t g = job.lin->row_granularity();
+      const int64_t g = job.lin->row_granularity(n);
       const int64_t r1 = std::min(job.lin->out_features(), items[j - 1].second + g);
       job.lin->forward_rows(job.x, n, job.ldx, shared_[items[i].first].data(), job.y, job.ldy, items[i].second, r1,
                             scratch);

@@ -1,6 +1,7 @@
 #pragma once
 // An Engine is one model instance on one device, with its KV cache. The generator, the
 // perplexity evaluator, the chat and the studio talk to an Engine and never to a backend.
+// One thread at a time may call an Engine (it parallelises each call internally).
 #include <cstdint>
 #include <memory>
 #include <span>

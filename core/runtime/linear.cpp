@@ -175,7 +175,7 @@ void run_linear(const Linear& linear, const float* x, int64_t n, int64_t ldx, fl
       linear.prepare(x, n, ldx, shared.data(), int64_t(b), int64_t(e));
     });
   std::vector<std::vector<float>> scratch(size_t(pool.size()), std::vector<float>(linear.scratch_floats(n) + 1));
-  const int64_t g = linear.row_granularity();
+  const int64_t g = linear.row_granularity(n);
   const int64_t blocks = (linear.out_features() + g - 1) / g;
   pool.parallel_for(size_t(blocks), [&](size_t b, size_t e, int thread) {
     linear.forward_rows(x, n, ldx, shared.data(), y, ldy, int64_t(b) * g,

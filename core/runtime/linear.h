@@ -35,9 +35,10 @@ class Linear {
                        int64_t /*item_end*/) const {}
 
   // Phase 2. Floats of per-thread scratch forward_rows() needs for up to n tokens, and the
-  // rows per work item when threads split the output (keeps register blocks and tiles whole).
+  // rows per work item when threads split the output for n tokens: whole GEMM tiles for
+  // long batches, small blocks for decode so many cores can share a small matrix.
   virtual size_t scratch_floats(int64_t n) const = 0;
-  virtual int64_t row_granularity() const { return 64; }
+  virtual int64_t row_granularity(int64_t n) const { return n <= 8 ? 16 : 64; }
   // y[t * ldy + r] = sum_k W[r, k] x[t * ldx + k] (+ bias[r]) for t < n, r in [row_begin, row_end).
   virtual void forward_rows(const float* x, int64_t n, int64_t ldx, const float* shared, float* y, int64_t ldy,
                             int64_t row_begin, int64_t row_end, float* scratch) const = 0;
