@@ -186,15 +186,42 @@ bool is_upper(std::string_view s) {
   return any_cased;
 }
 
+namespace {
+
+// The code point starting at s[i] and its byte length (invalid bytes count as one U+FFFD).
+std::pair<char32_t, size_t> code_point_at(std::string_view s, size_t i) {
+  size_t len = 1;
+  while (i + len < s.size() && len < 4 && (static_cast<unsigned char>(s[i + len]) & 0xC0) == 0x80) ++len;
+  const std::vector<char32_t> cp = decode(s.substr(i, len));
+  return {cp.empty() ? 0xFFFD : cp[0], cp.size() == 1 ? len : 1};
+}
+
+size_t previous_start(std::string_view s, size_t end) {
+  size_t i = end - 1;
+  while (i > 0 && end - i < 4 && (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) --i;
+  return i;
+}
+
+}  // namespace
+
 std::string strip(std::string_view s, const std::optional<std::string>& chars, bool left, bool right) {
-  const std::vector<char32_t> cps = decode(s);
   std::vector<char32_t> set;
   if (chars) set = decode(*chars);
   auto strippable = [&](char32_t c) { return chars ? std::find(set.begin(), set.end(), c) != set.end() : is_space(c); };
-  size_t begin = 0, end = cps.size();
-  if (left) while (begin < end && strippable(cps[begin])) ++begin;
-  if (right) while (end > begin && strippable(cps[end - 1])) --end;
-  return encode(std::vector<char32_t>(cps.begin() + begin, cps.begin() + end));
+  // Only the ends are decoded: strip runs on every message of long conversations.
+  size_t begin = 0, end = s.size();
+  while (left && begin < end) {
+    const auto [c, len] = code_point_at(s, begin);
+    if (!strippable(c)) break;
+    begin += len;
+  }
+  while (right && end > begin) {
+    const size_t start = previous_start(s, end);
+    const auto [c, len] = code_point_at(s, start);
+    if (start + len != end || !strippable(c)) break;  // an invalid byte ends the stripping, as U+FFFD would
+    end = start;
+  }
+  return std::string(s.substr(begin, end - begin));
 }
 
 std::vector<std::string> split(std::string_view s, const std::optional<std::string>& separator, int64_t max_split,

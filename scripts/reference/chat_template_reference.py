@@ -19,10 +19,13 @@ Fixtures (tests/fixtures/text/templates/):
   *.jinja          the real template strings (SOURCES.md says where each comes from)
   expected.json    every template x conversation x add_generation_prompt -> output or error
   snippets.json    small templates exercising one feature each -> output or error
+  random.json      seeded random templates over fixed variables -> output or error
 """
 import argparse
+import copy
 import datetime
 import json
+import random
 import re
 import sys
 from pathlib import Path
@@ -246,6 +249,12 @@ SNIPPETS = [
     # scoping and set
     ("set_scoping_loop", "{% set x = 0 %}{% for i in [1, 2] %}{{ x }}{% set x = i %}{{ x }}{% endfor %}|{{ x }}", {}),
     ("set_scoping_if", "{% set x = 5 %}{% if true %}{% set x = 6 %}{% endif %}{{ x }}", {}),
+    ("scope_template_assignment_hides_variable", "{% for k in [1] %}[{{ n }}]{% endfor %}{% set n = 5 %}{{ n }}", {"n": 7}),
+    ("scope_loop_assignment_hides_outer", "{% for i in [1] %}{% for j in [1] %}[{{ t }}]{% endfor %}{% set t = 1 %}{{ t }}{% endfor %}", {"t": 5}),
+    ("scope_if_assignment_keeps_outer", "{% for i in [1] %}[{{ t }}]{% endfor %}{% if false %}{% set t = 1 %}{% endif %}{{ t }}", {"t": 5}),
+    ("scope_read_before_assignment_resolves", "{{ n }}{% for k in [1] %}{{ n }}{% endfor %}{% set n = 5 %}{{ n }}", {"n": 7}),
+    ("scope_macro_before_assignment", "{% macro m() %}[{{ x }}]{% endmacro %}{{ m() }}{% set x = 3 %}{{ m() }}", {"x": 5}),
+    ("scope_set_block_and_filter_block_frames", "{% set b %}{% set inner = 1 %}{{ inner }}{% endset %}{% filter upper %}{% set other = 'o' %}{{ other }}{% endfilter %}[{{ b }}][{{ inner }}][{{ other }}]", {}),
     ("set_namespace", "{% set ns = namespace(count=0, seen=false) %}{% for x in [1, 2, 3] %}{% set ns.count = ns.count + x %}{% endfor %}{{ ns.count }}|{{ ns.seen }}|{{ ns }}", {}),
     ("set_namespace_empty", "{% set ns = namespace() %}{% set ns.index = 0 %}{% for m in [1, 2] %}{% set ns.index = ns.index + 1 %}{% endfor %}{{ ns.index }}", {}),
     ("set_block", "{% set block %}Hello {{ name }}!{% endset %}[{{ block }}]", {"name": "Ann"}),
@@ -340,6 +349,130 @@ def snippet_cases():
     return cases
 
 
+# ---------------------------------------------------------------------------------------------
+# Random templates: a grammar of the constructs chat templates use, with random whitespace
+# control, rendered over one set of variables. A differential test against jinja2 that reaches
+# combinations nobody writes by hand. Seeded, so the fixture is reproducible.
+
+RANDOM_SEED = 20240726
+RANDOM_OUTPUTS = 300
+RANDOM_ERRORS = 100
+RANDOM_VARIABLES = {
+    "messages": [{"role": "system", "content": " Sys\n"}, {"role": "user", "content": "Hi 'q' \"d\" é"},
+                 {"role": "assistant", "content": "  Yo  ", "tool_calls": []}, {"role": "user", "content": ""}],
+    "s": "Hello, World é🙂 ", "n": 7, "f": 2.5, "neg": -3, "t": True, "nil": None,
+    "items": [3, 1, 2], "words": ["b", "A", "c", "a"], "d": {"k": "v", "n": 1, "l": [1, 2]},
+    "bos_token": "<s>", "eos_token": "</s>", "add_generation_prompt": True,
+}
+
+
+class RandomTemplates:
+    STRINGS = ["''", "'a'", "'x y'", "\"q'\"", "'\\n'", "'é'", "' pad '", "'A,b'", "'<|im|>'", "'{{'", "'%}'"]
+    NAMES = ["messages", "s", "n", "f", "neg", "t", "nil", "items", "words", "d", "missing", "bos_token",
+             "add_generation_prompt"]
+    FILTERS = ["trim", "upper", "lower", "length", "first", "last", "list", "string", "tojson", "title", "capitalize",
+               "sort", "unique|list", "int", "float", "abs", "join(', ')", "default('dflt')", "replace('a', 'Z')",
+               "items|list", "map('upper')|list", "select|list", "selectattr('role', 'equalto', 'user')|list",
+               "map(attribute='role')|join(',')", "tojson(indent=2)", "indent(2)", "round(1)", "sum", "min", "max",
+               "dictsort", "count", "d(0)", "rejectattr('role', 'eq', 'system')|list"]
+    TESTS = ["defined", "undefined", "none", "string", "number", "integer", "mapping", "iterable", "sequence", "odd",
+             "even", "true", "false", "boolean", "lower", "upper", "divisibleby 2", "eq 7", "in [1, 2, 3]", "gt 1",
+             "sameas none"]
+    METHODS = ["strip()", "upper()", "lower()", "split()", "split(',')", "startswith('H')", "endswith(' ')", "title()",
+               "replace('l', 'L')", "lstrip()", "rstrip('🙂 ')", "find('o')", "count('l')", "capitalize()", "get('k')",
+               "get('zz', 5)"]
+    OPERATORS = ["+", "-", "*", "/", "//", "~", "and", "or", "==", "!=", "<", ">", "<=", ">=", "in", "not in"]
+
+    def __init__(self, seed):
+        self.r = random.Random(seed)
+
+    def atom(self, depth):
+        r = self.r
+        c = r.random()
+        if c < 0.3: return r.choice(self.NAMES)
+        if c < 0.45: return r.choice(self.STRINGS)
+        if c < 0.55: return str(r.choice([0, 1, 2, 3, -1, 10, 100]))
+        if c < 0.6: return r.choice(["1.5", "0.1", "2.0", "1e3", "-0.5"])
+        if c < 0.65: return r.choice(["true", "false", "none", "True", "None"])
+        if c < 0.72 and depth < 3: return "[" + ", ".join(self.expr(depth + 1) for _ in range(r.randint(0, 3))) + "]"
+        if c < 0.76 and depth < 3:
+            return "{" + ", ".join(f"{r.choice(self.STRINGS[1:])}: {self.expr(depth + 1)}" for _ in range(r.randint(0, 2))) + "}"
+        if c < 0.82:
+            return r.choice(["messages[0]", "messages[-1]", "messages[1]['content']", "messages[0].role", "d.k",
+                             "d['l'][1]", "items[1:]", "s[::-1]", "s[2:5]", "words[-2:]", "messages[9]", "d.zz"])
+        if c < 0.86: return r.choice(["range(3)|list", "range(1, 7, 2)|list", "namespace(a=1).a", "dict(a=1)"])
+        return "(" + self.expr(depth + 1) + ")"
+
+    def expr(self, depth=0):
+        r = self.r
+        e = self.atom(depth)
+        if depth > 2: return e
+        for _ in range(r.randint(0, 2)):
+            c = r.random()
+            if c < 0.25: e = f"{e}|{r.choice(self.FILTERS)}"
+            elif c < 0.4: e = f"{e} is {'not ' if r.random() < 0.3 else ''}{r.choice(self.TESTS)}"
+            elif c < 0.55 and e in ("s", "d", "messages[1]['content']", "'a'", "' pad '", "'A,b'"):
+                e = f"{e}.{r.choice(self.METHODS)}"
+            elif c < 0.85: e = f"{e} {r.choice(self.OPERATORS)} {self.atom(depth + 1)}"
+            elif c < 0.92: e = f"{e} if {self.atom(depth + 1)} else {self.atom(depth + 1)}"
+            else: e = f"not {e}"
+        return e
+
+    def space(self): return self.r.choice(["", "", " ", "\n", "  \n", "\n  ", "\t", "\n\n"])
+    def left(self): return self.r.choice(["", "", "", "-", "+"])
+    def right(self): return self.r.choice(["", "", "", "-"])
+
+    def tag(self, body):
+        return f"{{%{self.left()} {body} {self.right()}%}}"
+
+    def block(self, depth, in_loop=False):
+        r = self.r
+        parts = []
+        for _ in range(r.randint(1, 4)):
+            c = r.random()
+            parts.append(self.space() + r.choice(["x", "A ", " b", "", "|", "é"]) + self.space())
+            if c < 0.35:
+                parts.append("{{" + self.right() + " " + self.expr() + " " + self.right() + "}}")
+            elif c < 0.5 and depth < 3:
+                parts.append(self.tag(f"if {self.expr()}") + self.block(depth + 1, in_loop) +
+                             (self.tag(f"elif {self.expr()}") + self.block(depth + 1, in_loop) if r.random() < 0.3 else "") +
+                             (self.tag("else") + self.block(depth + 1, in_loop) if r.random() < 0.4 else "") +
+                             self.tag("endif"))
+            elif c < 0.65 and depth < 3:
+                target, iterable = r.choice([("m", "messages"), ("x", "items"), ("ch", "s"), ("k", "d"),
+                                             ("k, v", "d.items()"), ("w", "words|sort"), ("i", "range(4)")])
+                condition = f" if {self.expr()}" if r.random() < 0.2 else ""
+                body = self.block(depth + 1, True) + r.choice(["{{ loop.index }}", "{{ loop.first }}", "{{ loop.last }}",
+                                                                "{{ loop.revindex0 }}", ""])
+                otherwise = self.tag("else") + self.block(depth + 1) if r.random() < 0.2 else ""
+                parts.append(self.tag(f"for {target} in {iterable}{condition}") + body + otherwise + self.tag("endfor"))
+            elif c < 0.75:
+                parts.append(self.tag(f"set {r.choice(['y', 'z', 'n'])} = {self.expr()}"))
+            elif c < 0.8:
+                parts.append(self.tag("set ns = namespace(c=0)") + "{% set ns.c = ns.c + 1 %}{{ ns.c }}")
+            elif c < 0.85 and in_loop:
+                parts.append(r.choice(["{% if loop.index > 1 %}{% break %}{% endif %}", "{% continue %}"]))
+            elif c < 0.9:
+                parts.append(f"{{#{self.left()} note {{{{ x }}}} {self.right()}#}}")
+            else:
+                parts.append("{{ y }}{{ z }}")
+        return "".join(parts)
+
+
+def random_cases():
+    """RANDOM_OUTPUTS templates jinja2 renders and RANDOM_ERRORS it rejects (most random templates fail)."""
+    generator = RandomTemplates(RANDOM_SEED)
+    outputs, errors = [], []
+    while len(outputs) < RANDOM_OUTPUTS or len(errors) < RANDOM_ERRORS:
+        source = generator.block(0)
+        result = render(source, copy.deepcopy(RANDOM_VARIABLES))
+        if "output" in result and len(outputs) < RANDOM_OUTPUTS and len(result["output"]) <= 2000:
+            outputs.append({"source": source, **result})
+        elif "error" in result and len(errors) < RANDOM_ERRORS:
+            errors.append({"source": source, **result})
+    return outputs + errors
+
+
 def write_fixtures():
     model = model_cases()
     snippets = snippet_cases()
@@ -356,8 +489,14 @@ def write_fixtures():
     with open(FIXTURES / "snippets.json", "w", encoding="utf-8") as f:
         json.dump({"meta": meta, "cases": snippets}, f, ensure_ascii=False, indent=1)
         f.write("\n")
+    randoms = random_cases()
+    with open(FIXTURES / "random.json", "w", encoding="utf-8") as f:
+        json.dump({"meta": {**meta, "seed": RANDOM_SEED}, "variables": RANDOM_VARIABLES, "cases": randoms}, f,
+                  ensure_ascii=False, indent=1)
+        f.write("\n")
     errors = sum(1 for c in model if "error" in c)
-    print(f"expected.json: {len(model)} cases ({errors} errors); snippets.json: {len(snippets)} cases")
+    print(f"expected.json: {len(model)} cases ({errors} errors); snippets.json: {len(snippets)} cases; "
+          f"random.json: {len(randoms)} cases ({sum('error' in c for c in randoms)} errors)")
 
 
 # ---------------------------------------------------------------------------------------------
