@@ -180,6 +180,30 @@ TEST(Aqlm, KmeansInitializationBeatsRandomCodes) {
   }
 }
 
+// 2^16 codewords (the 1x16 path: beam 1, the nearest-candidate kernel over 65,536 words) on a
+// layer with fewer groups (32 x 64 / 8 = 256) than codewords: k-means gives every group its own
+// centroid, so the error starts at float rounding. Adam (beta1 = 0) then moves every value by
+// about lr per step whatever the gradient, ~5e-4 over 5 steps on codewords of ~0.1: the error
+// may rise to ~(5e-3)^2 at most, and must stay far below any real quantization error.
+TEST(Aqlm, SixteenBitCodebooksWithFewerGroupsThanCodewords) {
+  const LayerProblem p = layer(32, 64, 12);
+  const AqlmResult r = quantize_aqlm(p, options("1x16g8", 1, 5));
+  EXPECT_LT(r.initial_relative_error, 1e-9);
+  EXPECT_LT(r.relative_error, 1e-5);
+  for (uint16_t c : r.layer.codes) EXPECT_LT(c, 65536);
+}
+
+// Groups of 16 (the widest the kernels take) and of 4: the error falls over the epochs.
+TEST(Aqlm, GroupsOfSixteenAndFour) {
+  const LayerProblem p = layer(64, 128, 13);
+  for (const char* config : {"1x8g16", "2x8g16", "1x6g4"}) {
+    const AqlmResult r = quantize_aqlm(p, options(config, 3, 20));
+    ASSERT_EQ(r.epochs.size(), 3u);
+    EXPECT_LT(r.epochs[0].relative_error, r.initial_relative_error) << config;
+    EXPECT_LT(r.epochs[2].relative_error, r.epochs[0].relative_error) << config;
+  }
+}
+
 TEST(Aqlm, BitIdenticalWhateverTheThreadCountAndDifferentPerSeed) {
   const LayerProblem p = layer(96, 64, 9);  // 96 rows: two row tiles, one short
   ThreadPool one(1), three(3);
