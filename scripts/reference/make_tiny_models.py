@@ -11,6 +11,8 @@ Weights are drawn in float64, rounded to the stored type; the reference forward 
 stored (rounded) values back. safetensors is written here directly (header + raw bytes)
 because numpy has no bfloat16 for the python safetensors package.
 Run through `forward_reference.py tiny`, which also writes each folder's reference.json.
+`make_tiny_models.py --smollm2-shaped DIR` writes random SmolLM2-sized F16 and AQLM 2x8g8
+folders for bench_runtime (AQLM_BENCH_MODEL=DIR/smollm2_shaped_aqlm_2x8).
 """
 from __future__ import annotations
 
@@ -157,6 +159,21 @@ def write_all(root: Path) -> list[str]:
     return ["tiny_qwen2", "tiny_llama3", "tiny_mistral", "tiny_aqlm_2x8", "tiny_aqlm_1x10"]
 
 
+def write_smollm2_shaped(root: Path) -> None:
+    """Random models with SmolLM2-135M's shapes, for bench_runtime only (not fixtures): the
+    decode speed of dense F16 and of AQLM 2x8g8 weights does not depend on their values."""
+    shape = dict(architectures=["LlamaForCausalLM"], model_type="llama", hidden_act="silu", hidden_size=576,
+                 intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
+                 vocab_size=49152, rms_norm_eps=1e-5, rope_theta=100000.0, max_position_embeddings=8192,
+                 bos_token_id=1, eos_token_id=2)
+    make(root / "smollm2_shaped_f16", dict(shape), dtype="F16", bias=False, tied=True, seed=11)
+    make_aqlm(root / "smollm2_shaped_aqlm_2x8", dict(shape), M=2, B=8, g=8, bias=False, keep_dense=[], seed=12)
+
+
 if __name__ == "__main__":
-    for n in write_all(Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "runtime"):
-        print("wrote", n)
+    import sys
+    if len(sys.argv) == 3 and sys.argv[1] == "--smollm2-shaped":
+        write_smollm2_shaped(Path(sys.argv[2]))
+    else:
+        for n in write_all(Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "runtime"):
+            print("wrote", n)
