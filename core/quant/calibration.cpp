@@ -40,7 +40,7 @@ std::vector<std::string> split_plain_text(const std::string& text) {
       doc_begin = std::string::npos;
     } else {
       if (doc_begin == std::string::npos) doc_begin = pos;
-      doc_end = nl;
+      doc_end = nl > pos && text[nl - 1] == '\r' ? nl - 1 : nl;  // CRLF files end lines alike
     }
     pos = nl + 1;
   }
