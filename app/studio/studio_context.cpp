@@ -59,7 +59,7 @@ void StudioContext::setSettings(const StudioSettings& settings) {
   file.sync();
   if (settings == settings_) return;
   settings_ = settings;
-  emit settingsChanged();
+  Q_EMIT settingsChanged();
 }
 
 void StudioContext::refreshChatModels() {
@@ -98,12 +98,12 @@ void StudioContext::refreshChatModels() {
   }
   if (models == chat_models_) return;
   chat_models_ = std::move(models);
-  emit chatModelsChanged();
+  Q_EMIT chatModelsChanged();
 }
 
 void StudioContext::notifyDatabaseChanged() {
   refreshChatModels();
-  emit databaseChanged();
+  Q_EMIT databaseChanged();
 }
 
 void StudioContext::log(LogLevel level, const QString& message) {
@@ -112,12 +112,12 @@ void StudioContext::log(LogLevel level, const QString& message) {
     static const char* const names[] = {"info", "warning", "error"};
     std::fprintf(stderr, "[%s] %s\n", names[int(level)], message.toLocal8Bit().constData());
   }
-  emit logMessage(level, message);
+  Q_EMIT logMessage(level, message);
 }
 
 void StudioContext::reportError(const QString& title, const QString& message) {
   log(LogLevel::Error, title + QStringLiteral(": ") + message);
-  emit errorReported(title, message);
+  Q_EMIT errorReported(title, message);
   if (error_reporter_) error_reporter_(title, message);
 }
 

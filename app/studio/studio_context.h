@@ -3,6 +3,9 @@
 // models one can chat with, the application settings, a log sink and the one route for
 // error dialogs. The main window owns one StudioContext and hands it to each view.
 //
+// The studio builds with QT_NO_KEYWORDS (core has a method named emit): write Q_SIGNALS,
+// Q_SLOTS and Q_EMIT.
+//
 // Threads: a StudioContext lives on the UI thread. Workers never touch it; they open their
 // own store::RunDatabase on databasePath() and talk to views through queued signals.
 #include <QObject>
@@ -74,7 +77,7 @@ class StudioContext : public QObject {
   void reportError(const QString& title, const QString& message);
   void setErrorReporter(ErrorReporter reporter) { error_reporter_ = std::move(reporter); }
 
- signals:
+ Q_SIGNALS:
   void chatModelsChanged();
   void settingsChanged();
   void logMessage(aqlm::studio::LogLevel level, const QString& message);
