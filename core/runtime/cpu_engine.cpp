@@ -191,7 +191,7 @@ void CpuEngine::forward(std::span<const int32_t> tokens, float* logits, bool all
   for (int64_t t0 = 0; t0 < n; t0 += max_batch_) {
     const int64_t m = std::min<int64_t>(max_batch_, n - t0);
     const bool last = t0 + m == n;
-    float* out = all_logits ? logits + t0 * vocab_ : (last ? logits : nullptr);
+    float* out = !logits ? nullptr : all_logits ? logits + t0 * vocab_ : (last ? logits : nullptr);
     forward_batch(tokens.data() + t0, m, out, all_logits);
   }
 }

@@ -34,7 +34,8 @@ class Engine {
   virtual int position() const = 0;
 
   // Appends `tokens` at positions [position(), position()+n) and writes logits
-  // [n, vocab] into `logits` when all_logits, else only the last token's [vocab].
+  // [n, vocab] into `logits` when all_logits, else only the last token's [vocab]. With
+  // logits == nullptr nothing is written and the LM head is skipped (cache warm-up).
   virtual void forward(std::span<const int32_t> tokens, float* logits, bool all_logits = false) = 0;
   // Forgets the KV cache from position n on (n = 0 clears it).
   virtual void rewind(int n) = 0;

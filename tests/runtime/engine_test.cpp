@@ -160,6 +160,20 @@ TEST(Engine, LastTokenLogitsEqualTheLastRowOfAllLogits) {
   EXPECT_LT(relative_difference(last, tail), 1e-6);
 }
 
+TEST(Engine, WarmingTheCacheWithoutLogitsEqualsARunWithThem) {
+  AQLM_REQUIRE_SHARED(path, "models/stories260K/stories260K.bin");
+  const auto model = load_test_weights(path);
+  const auto ids = stories_prompt();
+  auto e = create_engine(*model);
+  e->forward(std::span<const int32_t>(ids.data(), 10), nullptr);  // no logits wanted
+  EXPECT_EQ(e->position(), 10);
+  std::vector<float> logits(size_t(model->config.vocab_size)), expected(logits.size());
+  e->forward(std::span<const int32_t>(ids.data() + 10, ids.size() - 10), logits.data());
+  auto fresh = create_engine(*model);
+  fresh->forward(ids, expected.data());
+  EXPECT_LT(relative_difference(logits, expected), 1e-5);
+}
+
 TEST(Engine, RewindThenContinueEqualsAFreshRun) {
   AQLM_REQUIRE_SHARED(path, "models/stories260K/stories260K.bin");
   const auto model = load_test_weights(path);
