@@ -71,6 +71,10 @@ void check_overflow(bool overflowed) {
 }
 
 Value repeat(const Value& sequence, int64_t times) {
+  constexpr size_t kMaxBytes = size_t{64} << 20;  // no template needs more; a typo must not exhaust memory
+  const size_t unit = sequence.is_string() ? sequence.as_string().size() : sequence.as_list().size() * sizeof(Value);
+  if (times > 0 && unit > 0 && static_cast<size_t>(times) > kMaxBytes / unit)
+    fail("repetition would produce more than 64 MiB");
   if (sequence.is_string()) {
     std::string out;
     for (int64_t i = 0; i < times; ++i) out += sequence.as_string();
@@ -207,7 +211,10 @@ class Interpreter {
   }
 
   [[noreturn]] void rethrow_positioned(const Error& e) const {
-    throw PositionedError(str(name_, ": line ", pos_.line, ": ", e.what()));
+    std::string reason = e.what();  // one line, even when raise_exception's message has several
+    for (char& c : reason)
+      if (c == '\n' || c == '\r') c = ' ';
+    throw PositionedError(str(name_, ": line ", pos_.line, ": ", reason));
   }
 
  private:

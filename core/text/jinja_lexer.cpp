@@ -77,17 +77,28 @@ class Lexer {
   }
 
  private:
-  SourcePos position(size_t offset) const {
-    auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
-    const size_t line_start = *(it - 1);
-    const auto line = static_cast<int>(it - line_starts_.begin());
-    const auto column = static_cast<int>(text::length(std::string_view(src_).substr(line_start, offset - line_start)));
-    return SourcePos{line, column + 1};
+  // Line and column (in code points) of a byte offset. Tokens come in source order, so a
+  // cursor makes this linear overall; an error may look back and pays for its line only.
+  SourcePos position(size_t offset) {
+    if (offset < cursor_offset_) {
+      auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
+      const size_t line_start = *(it - 1);
+      const auto column = text::length(std::string_view(src_).substr(line_start, offset - line_start));
+      return SourcePos{static_cast<int>(it - line_starts_.begin()), static_cast<int>(column) + 1};
+    }
+    for (; cursor_offset_ < offset && cursor_offset_ < src_.size(); ++cursor_offset_) {
+      const char c = src_[cursor_offset_];
+      if (c == '\n') {
+        ++cursor_.line;
+        cursor_.column = 1;
+      } else if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) {
+        ++cursor_.column;
+      }
+    }
+    return cursor_;
   }
 
-  [[noreturn]] void error(size_t offset, const std::string& message) const {
-    syntax_error(name_, position(offset), message);
-  }
+  [[noreturn]] void error(size_t offset, const std::string& message) { syntax_error(name_, position(offset), message); }
 
   void emit(TokenType type, std::string value, size_t offset) {
     tokens_.push_back(Token{type, std::move(value), position(offset)});
@@ -302,7 +313,7 @@ class Lexer {
   }
 
   // Python's unicode-escape decoding of one escape at src_[q] == '\\'; returns the position after it.
-  size_t unescape(size_t q, std::string& out) const {
+  size_t unescape(size_t q, std::string& out) {
     const char e = src_[q + 1];
     switch (e) {
       case '\n': return q + 2;  // line continuation
@@ -349,6 +360,8 @@ class Lexer {
   std::vector<Token> tokens_;
   size_t pos_ = 0;
   bool line_starting_ = true;
+  size_t cursor_offset_ = 0;
+  SourcePos cursor_;
 };
 
 }  // namespace

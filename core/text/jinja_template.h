@@ -3,6 +3,15 @@
 // trim_blocks, lstrip_blocks, loop controls, {% generation %}, the default Undefined (prints
 // as "", fails on attribute access), and the globals range, namespace, dict,
 // raise_exception and strftime_now.
+//
+// Not supported (a clear Error at parse or render time): {% call %}, {% include %},
+// {% extends %}, {% block %}, {% with %}, recursive loops, *args/**kwargs, macro
+// caller/varargs, `{% set x | filter %}`, str % formatting, str.format, and the filters
+// batch, center, format, groupby, slice, truncate, wordwrap, urlize, xmlattr.
+// Known differences from jinja2, none reachable by a template that only renders text:
+// filters jinja2 writes as generators (map, select, reverse, unique ...) and dict views
+// (items(), keys()) are lists here, so printing one shows a list instead of
+// "<generator ...>"; range() prints as a list; dict keys must be strings; integers are 64-bit.
 #include <ctime>
 #include <functional>
 #include <string>

@@ -163,6 +163,16 @@ TEST(ChatTemplate, RaiseExceptionCarriesTheTemplateMessageAndLine) {
   EXPECT_EQ(tmpl.render({{"user", "x"}}, {}), "");
 }
 
+TEST(ChatTemplate, ErrorsAreOneLineEvenForMultiLineMessages) {
+  try {
+    ChatTemplate("{{ raise_exception('first line\nsecond line') }}").render({}, {});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "chat template: line 1: first line second line");
+  }
+  EXPECT_THROW(ChatTemplate("{{ 'x' * 1000000000000 }}").render({}, {}), Error);  // not an allocation failure
+}
+
 TEST(ChatTemplate, SyntaxErrorNamesLineAndColumn) {
   try {
     ChatTemplate("line one\nline two {{ 1 + }}");
