@@ -1,5 +1,7 @@
 #include "app/studio/model_inspector.h"
 
+#include <QtConcurrent/QtConcurrentRun>
+
 #include <algorithm>
 #include <map>
 
@@ -88,6 +90,19 @@ ModelDescription inspect_model(const std::filesystem::path& path) {
   d.loaded_bytes = std::int64_t(model->weights.total_bytes());
   d.memory_bytes = run_memory_bytes(c, d.loaded_bytes, std::min(c.max_position_embeddings, 4096));
   return d;
+}
+
+QFuture<InspectionResult> inspect_async(const QString& path) {
+  return QtConcurrent::run([path] {
+    InspectionResult result;
+    result.path = path;
+    try {
+      result.description = inspect_model(path.toStdString());
+    } catch (const std::exception& error) {
+      result.error = QString::fromStdString(error.what());
+    }
+    return result;
+  });
 }
 
 }  // namespace aqlm::studio

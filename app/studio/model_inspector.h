@@ -2,8 +2,12 @@
 // What the library shows about a model file or folder, read off the UI thread (loading a GGUF
 // dequantizes it: about 2 s for SmolLM2-135M). Everything here is plain C++ over core's
 // public API; the library view runs it with QtConcurrent.
+#include <QFuture>
+#include <QString>
+
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "core/model/model_config.h"
@@ -29,5 +33,13 @@ std::int64_t size_on_disk(const std::filesystem::path& path);
 // Memory to run a model of `config` with `weight_bytes` of loaded weights on the CPU: the
 // weights, the fp32 KV cache of `context` tokens and the activations of a 512-token batch.
 std::int64_t run_memory_bytes(const ModelConfig& config, std::int64_t weight_bytes, int context);
+
+struct InspectionResult {
+  QString path;
+  std::optional<ModelDescription> description;  // set on success
+  QString error;                                // the one-line reason otherwise
+};
+// inspect_model on the global QThreadPool.
+QFuture<InspectionResult> inspect_async(const QString& path);
 
 }  // namespace aqlm::studio
