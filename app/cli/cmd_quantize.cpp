@@ -157,6 +157,9 @@ void run_quantize(QuantizeOptions& o) {
   if (!o.log_json.empty()) job.add_sink(std::make_shared<JsonLinesSink>(o.log_json));
   g_running_job = &job;
   std::signal(SIGINT, on_sigint);
+  // Past a file-size limit a write should fail (and the half-written output be removed)
+  // rather than the process die where it stands.
+  std::signal(SIGXFSZ, SIG_IGN);
   PipelineResult r;
   try {
     r = job.run();
