@@ -43,8 +43,6 @@ std::string normalise_newlines(std::string_view source) {
   return out;
 }
 
-bool is_ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
 class Lexer {
  public:
   Lexer(std::string_view source, const std::string& name) : src_(normalise_newlines(source)), name_(name) {
@@ -139,6 +137,15 @@ class Lexer {
     return p;
   }
 
+  // Byte length of a non-ASCII word character (a Unicode letter or digit) at p, else 0.
+  size_t word_length(size_t p) const {
+    if (static_cast<unsigned char>(src_[p]) < 0x80) return 0;
+    size_t len = 1;
+    while (p + len < src_.size() && len < 4 && (static_cast<unsigned char>(src_[p + len]) & 0xC0) == 0x80) ++len;
+    const std::vector<char32_t> cp = text::decode(std::string_view(src_).substr(p, len));
+    return cp.size() == 1 && text::is_word(cp[0]) ? len : 0;
+  }
+
   // After an end marker: '-' eats all whitespace, '+' nothing, plain eats one newline (trim_blocks).
   size_t after_end_marker(size_t after, char sign, bool trim_newline) {
     if (sign == '-') {
@@ -151,6 +158,10 @@ class Lexer {
   }
 
   void lex_comment(size_t tag, size_t inner) {
+    if (inner == src_.size()) {  // jinja2's lexer stops quietly at a "{#" that ends the template
+      pos_ = inner;
+      return;
+    }
     const size_t close = src_.find("#}", inner);
     if (close == std::string::npos) error(tag, "missing '#}' to close the comment");
     const char sign = close > inner && (src_[close - 1] == '-' || src_[close - 1] == '+') ? src_[close - 1] : 0;
@@ -159,11 +170,9 @@ class Lexer {
 
   // {% raw %}...{% endraw %}: the body is output verbatim. Returns false when the tag is not raw.
   bool lex_raw(size_t tag, size_t inner) {
-    size_t p = inner;
-    while (p < src_.size() && is_ascii_space(src_[p])) ++p;
+    size_t p = skip_whitespace(inner);
     if (src_.compare(p, 3, "raw") != 0) return false;
-    p += 3;
-    while (p < src_.size() && is_ascii_space(src_[p])) ++p;
+    p = skip_whitespace(p + 3);
     size_t body;
     if (src_.compare(p, 3, "-%}") == 0) {
       body = after_end_marker(p + 3, '-', false);
@@ -177,10 +186,9 @@ class Lexer {
       size_t q = at + 2;
       const char sign = q < src_.size() && (src_[q] == '-' || src_[q] == '+') ? src_[q] : 0;
       if (sign) ++q;
-      while (q < src_.size() && is_ascii_space(src_[q])) ++q;
+      q = skip_whitespace(q);
       if (src_.compare(q, 6, "endraw") != 0) continue;
-      q += 6;
-      while (q < src_.size() && is_ascii_space(src_[q])) ++q;
+      q = skip_whitespace(q + 6);
       char end_sign = 0;
       if (q < src_.size() && (src_[q] == '-' || src_[q] == '+')) end_sign = src_[q++];
       if (src_.compare(q, 2, "%}") != 0) continue;
@@ -198,7 +206,7 @@ class Lexer {
     std::vector<char> brackets;
     size_t p = inner;
     while (true) {
-      while (p < src_.size() && is_ascii_space(src_[p])) ++p;
+      p = skip_whitespace(p);
       if (p >= src_.size())
         error(tag, std::string("missing '") + close + "}' to close the tag opened here");
       if (brackets.empty()) {
@@ -219,11 +227,14 @@ class Lexer {
   size_t lex_token(size_t p, std::vector<char>& brackets) {
     const char c = src_[p];
     if (std::isdigit(static_cast<unsigned char>(c))) return lex_number(p);
-    if (std::isalpha(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80) {
+    if (std::isalpha(static_cast<unsigned char>(c)) || c == '_' || word_length(p) > 0) {
       size_t q = p;
-      while (q < src_.size() && (std::isalnum(static_cast<unsigned char>(src_[q])) || src_[q] == '_' ||
-                                 static_cast<unsigned char>(src_[q]) >= 0x80))
-        ++q;
+      while (q < src_.size()) {
+        const unsigned char b = static_cast<unsigned char>(src_[q]);
+        const size_t len = b < 0x80 ? ((std::isalnum(b) || b == '_') ? 1 : 0) : word_length(q);
+        if (len == 0) break;
+        q += len;
+      }
       emit(TokenType::Name, src_.substr(p, q - p), p);
       return q;
     }

@@ -119,6 +119,12 @@ char32_t to_lower(char32_t c) {
 
 bool is_cased(char32_t c) { return to_upper(c) != c || to_lower(c) != c; }
 
+bool is_word(char32_t c) {
+  if (c < 0x80) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+  locale_t loc = unicode_locale();
+  return loc && !is_space(c) && iswalnum_l(static_cast<wint_t>(c), loc);
+}
+
 std::string upper(std::string_view s) {
   std::string out;
   for (char32_t c : decode(s)) out += c == 0xDF ? std::string("SS") : encode(to_upper(c));  // ß has no 1:1 upper form

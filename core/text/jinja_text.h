@@ -21,6 +21,7 @@ bool is_printable(char32_t c);  // Python str.isprintable (approximate outside t
 char32_t to_upper(char32_t c);  // simple Unicode case mapping (the C library's, via C.UTF-8)
 char32_t to_lower(char32_t c);
 bool is_cased(char32_t c);      // has an upper- or lower-case form
+bool is_word(char32_t c);       // a letter or digit (Python's \w outside ASCII, for identifiers)
 
 std::string upper(std::string_view s);
 std::string lower(std::string_view s);

@@ -357,6 +357,7 @@ def snippet_cases():
 RANDOM_SEED = 20240726
 RANDOM_OUTPUTS = 300
 RANDOM_ERRORS = 100
+RANDOM_WHITESPACE = 300
 RANDOM_VARIABLES = {
     "messages": [{"role": "system", "content": " Sys\n"}, {"role": "user", "content": "Hi 'q' \"d\" é"},
                  {"role": "assistant", "content": "  Yo  ", "tool_calls": []}, {"role": "user", "content": ""}],
@@ -459,6 +460,51 @@ class RandomTemplates:
         return "".join(parts)
 
 
+class RandomWhitespace:
+    """Text with every kind of line break and Unicode space around tags with every whitespace marker."""
+
+    TEXT = ["a", " ", "  ", "\n", "\r\n", "\r", "\t", "\u3000", "\u00a0", "\u2028", "é", "}", "{", "#", "%", "-", "+",
+            "\x0b", "\x0c", "\x1c"]
+
+    def __init__(self, seed):
+        self.r = random.Random(seed)
+
+    def text(self):
+        return "".join(self.r.choice(self.TEXT) for _ in range(self.r.randint(0, 5)))
+
+    def inner_space(self):
+        return "".join(c for c in self.text() if c.isspace())
+
+    def sign(self):
+        return self.r.choice(["", "", "-", "+"])
+
+    def tag(self):
+        r = self.r
+        c = r.random()
+        if c < 0.3:
+            return "{{" + r.choice(["", "-"]) + self.inner_space() + "'v'" + " " + r.choice(["", "-"]) + "}}"
+        if c < 0.5:
+            return "{#" + self.sign() + self.text().replace("#", "") + self.sign() + "#}"
+        if c < 0.75:
+            return "{%" + self.sign() + " if true " + self.sign() + "%}" + self.text() + "{%" + self.sign() + " endif " + self.sign() + "%}"
+        if c < 0.9:
+            return ("{%" + self.sign() + " for x in [1, 2] " + self.sign() + "%}" + self.text() + "{{ x }}" + self.text() +
+                    "{%" + self.sign() + " endfor " + self.sign() + "%}")
+        return "{%" + self.sign() + " raw " + r.choice(["", "-"]) + "%}" + self.text() + "{%" + self.sign() + " endraw " + self.sign() + "%}"
+
+    def template(self):
+        return "".join(self.text() + self.tag() for _ in range(self.r.randint(1, 5))) + self.text()
+
+
+def random_whitespace_cases():
+    generator = RandomWhitespace(RANDOM_SEED)
+    cases = []
+    while len(cases) < RANDOM_WHITESPACE:
+        source = generator.template()
+        cases.append({"source": source, **render(source, {})})
+    return cases
+
+
 def random_cases():
     """RANDOM_OUTPUTS templates jinja2 renders and RANDOM_ERRORS it rejects (most random templates fail)."""
     generator = RandomTemplates(RANDOM_SEED)
@@ -491,8 +537,8 @@ def write_fixtures():
         f.write("\n")
     randoms = random_cases()
     with open(FIXTURES / "random.json", "w", encoding="utf-8") as f:
-        json.dump({"meta": {**meta, "seed": RANDOM_SEED}, "variables": RANDOM_VARIABLES, "cases": randoms}, f,
-                  ensure_ascii=False, indent=1)
+        json.dump({"meta": {**meta, "seed": RANDOM_SEED}, "variables": RANDOM_VARIABLES, "cases": randoms,
+                   "whitespace_cases": random_whitespace_cases()}, f, ensure_ascii=False, indent=1)
         f.write("\n")
     errors = sum(1 for c in model if "error" in c)
     print(f"expected.json: {len(model)} cases ({errors} errors); snippets.json: {len(snippets)} cases; "

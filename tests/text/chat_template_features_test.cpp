@@ -118,6 +118,20 @@ TEST(RandomTemplates, MatchJinja2) {
   }
   EXPECT_EQ(outputs, 300);
   EXPECT_EQ(errors, 100);
+
+  // Line breaks (\r\n, \r, U+2028), Unicode spaces and every whitespace marker around tags.
+  int whitespace = 0;
+  for (const auto& c : doc["whitespace_cases"]) {
+    const std::string source = c["source"];
+    SCOPED_TRACE(source);
+    ++whitespace;
+    if (c.contains("output")) {
+      EXPECT_EQ(Template(source, "random").render({}), c["output"].get<std::string>());
+    } else {
+      EXPECT_THROW(Template(source, "random").render({}), Error);
+    }
+  }
+  EXPECT_EQ(whitespace, 300);
 }
 
 // ---- pieces checked against values computed by hand ----
