@@ -184,6 +184,27 @@ TEST_F(AqlmWriterErrors, StudioFieldsMustAgreeWithTheFolder) {
   expect_nothing_written();
 }
 
+TEST_F(AqlmWriterErrors, ReaderNamesWhatIsWrong) {
+  const auto two12 = test::random_layers(model->config, AqlmConfig{2, 12, 8}, 60);
+  save_aqlm_folder(*model, two12, (dir / "out").string());
+  auto back = load_model((dir / "out").string(), test::without_tokenizer());
+  const std::string p = "model.layers.0.mlp.gate_proj";
+  EXPECT_EQ(read_quantized_layer(*back, p).codes, two12.at(p).codes);
+  // A stored value no writer produces (5000 does not fit 12 bits either way) is refused.
+  const TensorView codes = back->weights.get(p + ".codes");
+  std::vector<uint8_t> bytes(static_cast<const uint8_t*>(codes.data), static_cast<const uint8_t*>(codes.data) + codes.nbytes());
+  reinterpret_cast<int16_t*>(bytes.data())[7] = 5000;
+  back->weights.add_owned(p + ".codes", DType::I16, codes.shape, bytes);
+  expect_error([&] { read_quantized_layer(*back, p); }, {p + ".codes", "stored code 5000 at position 7", "12-bit"});
+  back->weights.add_owned(p + ".codes", DType::I16, {96, 8, 1}, std::vector<uint8_t>(96 * 8 * 2));
+  expect_error([&] { read_quantized_layer(*back, p); }, {p + ".codes", "[96, 8, 1]", "[96, 8, 2]"});
+  back->weights.remove(p + ".scales");
+  expect_error([&] { read_quantized_layer(*back, p); }, {p + ".scales", "missing"});
+  expect_error([&] { read_quantized_layer(*back, "model.layers.0.mlp.gate"); }, {"model.layers.0.mlp.gate", "not a projection"});
+  expect_error([&] { read_quantized_layer(*model, p); }, {p, "no AQLM quantization_config"});
+  fs::remove_all(dir / "out");
+}
+
 // ------------------------------------------------------------------ GPTQ / RTN: dequantized fp16
 
 TEST(DequantizedFolder, ProjectionsReplacedAndRecorded) {
