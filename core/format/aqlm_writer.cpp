@@ -265,16 +265,26 @@ void save_dequantized_folder(const Model& model, const std::map<std::string, std
                              const FolderWriteOptions& options) {
   const ModelConfig& mc = model.config;
   AQLM_CHECK(!mc.aqlm, out_dir, ": the model is AQLM-quantized; dequantized projections go into a dense model");
-  AQLM_CHECK(!weights.empty(), out_dir, ": no quantized projection to write (a dense model is written with save_hf_folder)");
+  AQLM_CHECK(!weights.empty() || !quantization.dequantized_in_model.empty(), out_dir,
+             ": no quantized projection to write (a dense model is written with save_hf_folder)");
   AQLM_CHECK(!quantization.method.empty() && !quantization.config.empty(), out_dir,
              ": the quantization method and config must be named for aqlm_studio.json");
   int64_t parameters = 0;
+  std::set<std::string> quantized;
   for (const auto& [p, values] : weights) {
     const auto [out, in] = projection_shape(mc, p);
     AQLM_CHECK(int64_t(values.size()) == out * in, p, ": ", values.size(), " dequantized values, expected ", out, " x ",
                in, " = ", out * in);
     AQLM_CHECK(model.weights.has(p + ".weight"), p, ": the model has no dense weight ", p, ".weight to replace");
     check_finite_in_f16(values, p + ".weight");
+    parameters += out * in;
+    quantized.insert(p);
+  }
+  for (const auto& p : quantization.dequantized_in_model) {
+    const auto [out, in] = projection_shape(mc, p);
+    AQLM_CHECK(model.weights.has(p + ".weight"), p, ": the model has no dense weight ", p, ".weight");
+    AQLM_CHECK(quantized.insert(p).second, p, ": listed both with new values and as dequantized in the model");
+    check_finite_in_f16(model.weights.to_f32(p + ".weight"), p + ".weight");
     parameters += out * in;
   }
   ModelConfig out_config = mc;
@@ -301,9 +311,9 @@ void save_dequantized_folder(const Model& model, const std::map<std::string, std
 
   std::vector<std::string> dense_projections;
   for (const auto& p : projection_prefixes(mc))
-    if (!weights.count(p)) dense_projections.push_back(p);
+    if (!quantized.count(p)) dense_projections.push_back(p);
   json studio = studio_base(quantization.method, quantization.config, "hf-fp16-dequantized");
-  studio["quantized_projections"] = weights.size();
+  studio["quantized_projections"] = quantized.size();
   studio["dense_projections"] = dense_projections;
   studio["quantized_parameters"] = parameters;
   studio["bits_per_parameter"] = quantization.bits_per_parameter;

@@ -70,11 +70,15 @@ struct DenseQuantization {
   std::string method;               // "gptq", "rtn"
   std::string config;               // "w2g64"
   double bits_per_parameter = 0;    // of the scalar quantizer, over the quantized projections
+  // Projections whose dense weight in the model already is the dequantized one (a model the
+  // pipeline assembled from its checkpoint): counted as quantized, written as they are.
+  std::vector<std::string> dequantized_in_model;
 };
 
 // Writes MODEL as an fp16 folder with the projections in WEIGHTS (prefix -> [out, in] values,
-// row-major) replaced by those values. Errors: an unknown prefix, a wrong size, a value that is
-// not finite in fp16, an AQLM model, plus the folder errors above.
+// row-major) replaced by those values (and those of quantization.dequantized_in_model as they
+// are). Errors: an unknown prefix, a wrong size, a value that is not finite in fp16, an AQLM
+// model, no quantized projection, plus the folder errors above.
 void save_dequantized_folder(const Model& model, const std::map<std::string, std::vector<float>>& weights,
                              const DenseQuantization& quantization, const std::string& out_dir,
                              const FolderWriteOptions& options = {});

@@ -241,6 +241,16 @@ TEST(DequantizedFolder, ProjectionsReplacedAndRecorded) {
   EXPECT_EQ(s.at("quantized_projections"), 2);
   EXPECT_EQ(s.at("dense_projections").size(), 12u);
   EXPECT_EQ(s.at("results").at("perplexity"), 12.5);
+
+  // A model whose projections already hold their dequantized weights (the pipeline's output).
+  DenseQuantization in_model{"gptq", "w2g64", 2.25, {"model.layers.0.self_attn.k_proj"}};
+  save_dequantized_folder(*model, weights, in_model, (dir / "both").string());
+  const json both = json::parse(read_text_file(dir / "both" / kAqlmStudioJson));
+  EXPECT_EQ(both.at("quantized_projections"), 3);
+  EXPECT_EQ(both.at("quantized_parameters"), 96 * 64 + 64 * 64 + 32 * 64);
+  in_model.dequantized_in_model = {"model.layers.0.mlp.up_proj"};
+  expect_error([&] { save_dequantized_folder(*model, weights, in_model, (dir / "dup").string()); },
+               {"model.layers.0.mlp.up_proj", "listed both"});
   fs::remove_all(dir);
 }
 
