@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -156,6 +157,24 @@ TEST_P(AqlmRoundTrip, WriteThenReadIsBitExact) {
 // 4-vectors; 2x12g8: int16 holding 12-bit two's complement (negative from 2048 on).
 INSTANTIATE_TEST_SUITE_P(Configs, AqlmRoundTrip, ::testing::Values("1x16g8", "2x8g8", "1x8g4", "2x12g8"),
                          [](const auto& info) { return std::string(info.param); });
+
+TEST(AqlmWriter, ShardedFolderKeepsEveryLayerWhole) {
+  // 40 KB shards: a layer's codes, codebooks and scales may land in different files; the
+  // streamed writer still loads each layer once and everything reads back.
+  const auto model = test::tiny_model(9);
+  const auto layers = test::random_layers(model->config, AqlmConfig{2, 8, 8}, 700);
+  const fs::path dir = test::temp_dir("format-sharded");
+  FolderWriteOptions options;
+  options.max_shard_bytes = 40 * 1000;
+  save_aqlm_folder(*model, layers, (dir / "out").string(), options);
+  const json index = read_json(dir / "out" / "model.safetensors.index.json");
+  std::set<std::string> shards;
+  for (const auto& [name, file] : index.at("weight_map").items()) shards.insert(file.get<std::string>());
+  EXPECT_GE(shards.size(), 3u);
+  const auto back = load_model((dir / "out").string(), test::without_tokenizer());
+  for (const auto& [p, q] : layers) EXPECT_EQ(read_quantized_layer(*back, p).codes, q.codes) << p;
+  fs::remove_all(dir);
+}
 
 // ------------------------------------------------------------------ logits
 
