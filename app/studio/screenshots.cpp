@@ -1,0 +1,128 @@
+#include "app/studio/screenshots.h"
+
+#include <QAbstractButton>
+#include <QCoreApplication>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QLineEdit>
+#include <QTabWidget>
+#include <QThread>
+
+#include <cstdio>
+#include <functional>
+
+#include "app/studio/compare_view.h"
+#include "app/studio/compress_wizard.h"
+#include "app/studio/fp_evaluator.h"
+#include "app/studio/main_window.h"
+#include "app/studio/model_library_view.h"
+#include "app/studio/run_controller.h"
+#include "app/studio/run_dashboard.h"
+#include "app/studio/runs_view.h"
+#include "app/studio/wizard_pages.h"
+#include "core/quant/pipeline_output.h"
+
+namespace aqlm::studio {
+
+namespace {
+
+bool wait_until(const std::function<bool()>& done, int timeout_ms) {
+  QElapsedTimer timer;
+  timer.start();
+  while (!done()) {
+    if (timer.elapsed() > timeout_ms) return false;
+    QCoreApplication::processEvents(QEventLoop::AllEvents, 50);
+    QThread::msleep(10);
+  }
+  return true;
+}
+
+bool save(QWidget& widget, const QString& file) {
+  QCoreApplication::processEvents();
+  const bool ok = widget.grab().save(file);
+  std::fprintf(stderr, "%s %s\n", ok ? "wrote" : "could not write", file.toLocal8Bit().constData());
+  return ok;
+}
+
+}  // namespace
+
+int render_screenshots(MainWindow& window, const QString& dir, const QString& model, const QString& text) {
+  QDir().mkpath(dir);
+  window.resize(1500, 940);
+  window.show();
+  StudioContext& context = window.context();
+  if (!model.isEmpty() && context.database().runs_with_status(store::RunStatus::Finished).empty()) {
+    std::optional<store::Id> model_id;
+    QObject::connect(window.library(), &ModelLibraryView::modelAdded, [&](qint64 id) { model_id = id; });
+    window.library()->addModel(model);
+    if (!wait_until([&] { return model_id.has_value(); }, 60000)) {
+      std::fprintf(stderr, "aqlm-studio: %s could not be added\n", model.toLocal8Bit().constData());
+      return 1;
+    }
+    struct Recipe {
+      PipelineMethod method;
+      const char* aqlm;
+      int bits;
+    };
+    const Recipe recipes[] = {{PipelineMethod::Aqlm, "1x8g4", 0}, {PipelineMethod::Aqlm, "2x8g4", 0},
+                              {PipelineMethod::Gptq, "", 3}, {PipelineMethod::Rtn, "", 4}, {PipelineMethod::Rtn, "", 3}};
+    const ModelDescription description = *window.library()->description(
+        QString::fromStdString(context.database().find_model(*model_id)->path.string()));
+    for (const Recipe& recipe : recipes) {
+      RunSpec spec;
+      PipelineSettings& s = spec.pipeline;
+      s.model = model.toStdString();
+      s.method = recipe.method;
+      if (recipe.method == PipelineMethod::Aqlm) s.aqlm = AqlmConfig::parse(recipe.aqlm);
+      s.bits = recipe.bits > 0 ? recipe.bits : 2;
+      s.calibration_files = {text.toStdString()};
+      s.eval_text = text.toStdString();
+      s.nsamples = 8;
+      s.seqlen = 64;
+      s.layer_max_epochs = 4;
+      s.layer_adam_steps = 20;
+      s.finetune_epochs = 2;
+      s.overwrite = true;
+      s.out_dir = QDir(dir).filePath(QStringLiteral("../.screenshot-runs/%1").arg(QString::fromStdString(
+                                         method_config_name(s)))).toStdString();
+      std::optional<store::RunStatus> ended;
+      auto connection = QObject::connect(window.controller(), &RunController::runEnded,
+                                         [&](qint64, store::RunStatus status, const QString&) { ended = status; });
+      window.controller()->startNew(*model_id, spec, plan_bits(description.config, s).bits_per_parameter);
+      const bool done = wait_until([&] { return ended.has_value(); }, 300000);
+      QObject::disconnect(connection);
+      if (!done || *ended != store::RunStatus::Finished) {
+        std::fprintf(stderr, "aqlm-studio: a screenshot run did not finish\n");
+        return 1;
+      }
+    }
+    wait_until([&] { return !window.fpEvaluator()->busy(); }, 120000);
+  }
+  const auto finished = context.database().runs_with_status(store::RunStatus::Finished);
+  if (!finished.empty()) window.dashboard()->showRun(finished.front().id);
+  window.compareView()->reload();
+  bool ok = true;
+  window.showTab(MainWindow::CompressTab);
+  ok &= save(window, QDir(dir).filePath(QStringLiteral("compress.png")));
+  window.showTab(MainWindow::RunsTab);
+  ok &= save(window, QDir(dir).filePath(QStringLiteral("runs.png")));
+  window.showTab(MainWindow::CompareTab);
+  ok &= save(window, QDir(dir).filePath(QStringLiteral("compare.png")));
+  window.showTab(MainWindow::ChatTab);
+  ok &= save(window, QDir(dir).filePath(QStringLiteral("chat.png")));
+
+  CompressWizard* wizard = window.openWizard();
+  if (!finished.empty()) {
+    const auto source = context.database().find_model(finished.front().model_id);
+    wizard->setModelPath(QString::fromStdString(source->path.string()));
+    wait_until([&] { return wizard->currentPage()->isComplete(); }, 60000);
+    wizard->next();
+    ok &= save(*wizard, QDir(dir).filePath(QStringLiteral("wizard-budget.png")));
+    wizard->next();
+    ok &= save(*wizard, QDir(dir).filePath(QStringLiteral("wizard-method.png")));
+  }
+  wizard->close();
+  return ok ? 0 : 1;
+}
+
+}  // namespace aqlm::studio
