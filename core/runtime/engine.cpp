@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <vector>
 
 #include "core/common/error.h"
 #include "core/model/model.h"
 #include "core/runtime/cpu_engine.h"
+#include "core/runtime/cuda_engine.h"
 
 namespace aqlm {
 
@@ -25,6 +27,12 @@ Device parse_device(const std::string& name) {
   fail("unknown device '", name, "' (expected cpu or cuda)");
 }
 
+int32_t Engine::forward_argmax(std::span<const int32_t> tokens) {
+  std::vector<float> logits(size_t(config().vocab_size));
+  forward(tokens, logits.data());
+  return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
 std::unique_ptr<Engine> create_engine(const Model& model, const EngineOptions& options) {
   AQLM_CHECK(options.context_length >= 0, "context length ", options.context_length, " must not be negative");
   AQLM_CHECK(options.max_batch >= 1, "max batch ", options.max_batch, " must be at least 1");
@@ -32,8 +40,11 @@ std::unique_ptr<Engine> create_engine(const Model& model, const EngineOptions& o
   switch (options.device) {
     case Device::Cpu: return create_cpu_engine(model, options);
     case Device::Cuda:
-      fail("device cuda: this build has no CUDA inference engine yet (the CUDA kernels cover AQLM matrix products "
-           "only); use --device cpu");
+#ifdef AQLM_HAVE_CUDA
+      return create_cuda_engine(model, options);
+#else
+      fail("--device cuda: this build has no CUDA support (it was built without the CUDA compiler); use --device cpu");
+#endif
   }
   fail("unknown device");
 }

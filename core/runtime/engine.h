@@ -37,6 +37,10 @@ class Engine {
   // [n, vocab] into `logits` when all_logits, else only the last token's [vocab]. With
   // logits == nullptr nothing is written and the LM head is skipped (cache warm-up).
   virtual void forward(std::span<const int32_t> tokens, float* logits, bool all_logits = false) = 0;
+  // forward() followed by the greedy choice on the last token's logits: the index of the
+  // first maximum (what Sampler picks when greedy, without a repetition penalty). The CUDA
+  // engine computes it on the device and copies back one id instead of the logits row.
+  virtual int32_t forward_argmax(std::span<const int32_t> tokens);
   // Forgets the KV cache from position n on (n = 0 clears it).
   virtual void rewind(int n) = 0;
 };

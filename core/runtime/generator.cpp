@@ -59,8 +59,18 @@ GenerationStats Generator::generate(std::span<const int32_t> prompt, const Gener
     stats.total_s = seconds_since(start);
     return stats;
   }
+  // Greedy without a repetition penalty needs only the argmax, which the engine can find
+  // where the logits are (on the GPU) and hand back as one id.
+  const bool engine_argmax = config.sampler.greedy() && config.sampler.repetition_penalty == 1.0f;
+  int32_t argmax = -1;
+  auto run = [&](std::span<const int32_t> tokens) {
+    if (engine_argmax)
+      argmax = engine_.forward_argmax(tokens);
+    else
+      engine_.forward(tokens, logits_.data());
+  };
   const auto new_tokens = prompt.subspan(common);
-  engine_.forward(new_tokens, logits_.data());
+  run(new_tokens);
   cached_.insert(cached_.end(), new_tokens.begin(), new_tokens.end());
   stats.prefill_tokens = int(new_tokens.size());
   const double prefill_s = seconds_since(start);
@@ -69,7 +79,7 @@ GenerationStats Generator::generate(std::span<const int32_t> prompt, const Gener
   Clock::time_point first_token_time = start;
   int decode_steps = 0;  // forward calls after the first sampled token
   for (int i = 0; i < config.max_new_tokens; ++i) {
-    const int32_t next = sampler.sample(logits_, history);
+    const int32_t next = engine_argmax ? argmax : sampler.sample(logits_, history);
     if (i == 0) {
       first_token_time = Clock::now();
       stats.time_to_first_token_s = std::chrono::duration<double>(first_token_time - start).count();
@@ -91,7 +101,7 @@ GenerationStats Generator::generate(std::span<const int32_t> prompt, const Gener
       break;
     }
     const int32_t one[1] = {next};
-    engine_.forward(one, logits_.data());
+    run(one);
     cached_.push_back(next);
     ++decode_steps;
   }
