@@ -189,7 +189,7 @@ QuantizedLayer initialize_aqlm(const LayerProblem& p, const AqlmOptions& options
   for (int64_t m = 0; m < M; ++m) {
     AQLM_CHECK(!(options.cancel && options.cancel->load()), "cancelled");
     KMeansOptions ko;
-    ko.max_iterations = options.kmeans_iterations;
+    ko.max_iterations = options.kmeans_iterations > 0 ? options.kmeans_iterations : (K > 4096 ? 6 : 20);
     // Automatic subsample: at most 2^34 point-centroid pairs per Lloyd iteration (~1 s here).
     ko.max_points_per_centroid = options.kmeans_points_per_centroid > 0
                                      ? options.kmeans_points_per_centroid

@@ -33,7 +33,9 @@ struct AqlmOptions {
   double learning_rate = 1e-4;
   double beta1 = 0.0, beta2 = 0.95;
   // Residual k-means initialisation.
-  int kmeans_iterations = 20;
+  // Lloyd iterations; 0: automatic, 20, or 6 when 2^B > 4096 (for 1x16, 20 iterations cost
+  // half the run and ended no better: docs/benchmarks.md, quant section).
+  int kmeans_iterations = 0;
   // Fit each codebook on at most this many groups per codeword (a seeded subset); 0: automatic,
   // min(all, max(4, 2^34 / 2^(2B)) x 2^B): every group for B <= 12, 4 per codeword for 1x16.
   int64_t kmeans_points_per_centroid = 0;
