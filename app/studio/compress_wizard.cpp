@@ -24,6 +24,8 @@ CompressWizard::CompressWizard(StudioContext& context, const SystemMonitor* moni
 void CompressWizard::setModelPath(const QString& path) { static_cast<ModelPage*>(page(ModelPageId))->setPath(path); }
 
 void CompressWizard::accept() {
+  // QWizard validates the last page only in done(), after this; the run needs its settings now.
+  if (!validateCurrentPage()) return;
   // The model joins the library when it is not there yet, so the run has a model row.
   if (!choice_.model_id) {
     try {

@@ -190,11 +190,11 @@ void RunDashboard::showRun(store::Id run_id) {
       step_y_ << loss.loss;
     }
   }
+  for (const store::LayerMetric& metric : layers) blocks_ = std::max(blocks_, metric.block + 1);
   if (run->status == store::RunStatus::Finished) {
     progress_->setValue(1000);
     eta_->setText(tr("done"));
   } else {
-    if (!layers.empty()) blocks_ = std::max(blocks_, layers.back().block + 1);
     progress_->setValue(0);
     eta_->setText(store::name(run->status));
   }

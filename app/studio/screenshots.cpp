@@ -52,10 +52,15 @@ int render_screenshots(MainWindow& window, const QString& dir, const QString& mo
   window.show();
   StudioContext& context = window.context();
   if (!model.isEmpty() && context.database().runs_with_status(store::RunStatus::Finished).empty()) {
+    // The library may be adding the default model at the same time: wait for this one's row.
+    const auto path = std::filesystem::absolute(model.toStdString()).lexically_normal();
     std::optional<store::Id> model_id;
-    QObject::connect(window.library(), &ModelLibraryView::modelAdded, [&](qint64 id) { model_id = id; });
     window.library()->addModel(model);
-    if (!wait_until([&] { return model_id.has_value(); }, 60000)) {
+    const bool added = wait_until([&] {
+      if (const auto row = context.database().find_model_by_path(path)) model_id = row->id;
+      return model_id && window.library()->description(QString::fromStdString(path.string()));
+    }, 60000);
+    if (!added) {
       std::fprintf(stderr, "aqlm-studio: %s could not be added\n", model.toLocal8Bit().constData());
       return 1;
     }

@@ -119,6 +119,8 @@ void BudgetPage::updateCustom() {
   try {
     PipelineSettings settings;
     settings.aqlm = AqlmConfig::parse(text.toStdString());
+    settings.model = wizard_.choice().model->info.path.string();  // validate() wants both; only
+    settings.out_dir = "out";                                      // the method's ranges matter here
     settings.validate();
     const BudgetChoice choice = evaluate_budget(wizard_.choice().model->config, settings);
     custom_status_->setText(tr("%1: %2 bits per parameter, %3 of weights; %4")
