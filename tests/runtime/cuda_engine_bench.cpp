@@ -233,6 +233,20 @@ Result run_config(const BenchConfig& bc, int layers, int prompt, int steps) {
   return r;
 }
 
+std::vector<BenchConfig> parse_configs(const std::string& configs) {
+  std::vector<BenchConfig> out;
+  std::stringstream list(configs);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    if (item == "2x8g8") out.push_back({item, 2, 8});
+    else if (item == "1x16g8") out.push_back({item, 1, 16});
+    else if (item == "1x8g8") out.push_back({item, 1, 8});
+    else if (item == "fp16") out.push_back({item, 0, 0});
+    else fail("unknown configuration '", item, "' (fp16, 2x8g8, 1x16g8, 1x8g8)");
+  }
+  return out;
+}
+
 }  // namespace
 }  // namespace aqlm
 
@@ -247,8 +261,14 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--layers")) layers = std::atoi(argv[++i]);
   }
   try {
-    if (cuda::device_count() == 0) {
-      std::printf("no GPU: %s\n", cuda::no_device_reason().c_str());
+    if (cuda::device_count() == 0) {  // the models and the memory plan still get built and checked
+      std::printf("no GPU (%s); GPU memory the engine would take:\n", cuda::no_device_reason().c_str());
+      for (const BenchConfig& bc : parse_configs(configs)) {
+        EngineOptions o;
+        o.device = Device::Cuda;
+        o.context_length = 4096;
+        std::printf("  %-7s %.2f GB\n", bc.name.c_str(), double(cuda_engine_memory_bytes(*make_model(bc, layers), o)) / 1e9);
+      }
       return 0;
     }
     const double bw = copy_gbps();
@@ -256,14 +276,7 @@ int main(int argc, char** argv) {
                 "%d-token prompt\n",
                 cuda::device_properties().name.c_str(), bw, layers, steps, prompt);
     std::vector<Result> results;
-    std::stringstream list(configs);
-    std::string item;
-    while (std::getline(list, item, ',')) {
-      BenchConfig bc{item, 0, 0};
-      if (item == "2x8g8") bc = {item, 2, 8};
-      else if (item == "1x16g8") bc = {item, 1, 16};
-      else if (item == "1x8g8") bc = {item, 1, 8};
-      else AQLM_CHECK(item == "fp16", "unknown configuration '", item, "' (fp16, 2x8g8, 1x16g8, 1x8g8)");
+    for (const BenchConfig& bc : parse_configs(configs)) {
       results.push_back(run_config(bc, layers, prompt, steps));
       const Result& r = results.back();
       std::printf("%-7s loaded in %.1f s: decode %.1f tok/s (argmax %.1f, eager %.1f), prefill %.0f tok/s, "
@@ -277,8 +290,10 @@ int main(int argc, char** argv) {
     const double base = results.empty() || results[0].name != "fp16" ? 0 : results[0].decode_tps;
     for (const Result& r : results) {
       const double floor = bw * 1e9 / r.step_bytes;
+      char ratio[32] = "-";
+      if (base > 0) std::snprintf(ratio, sizeof ratio, "%.2fx", r.decode_tps / base);
       std::printf("| %s | %.1f | %.1f | %.1f | %s | %.2f GB | %.0f | %.0f%% | %.0f | %.2f |\n", r.name.c_str(),
-                  r.decode_tps, r.argmax_tps, r.eager_tps, base > 0 ? str(r.decode_tps / base, "x").c_str() : "-",
+                  r.decode_tps, r.argmax_tps, r.eager_tps, ratio,
                   r.step_bytes / 1e9, floor, 100.0 * r.decode_tps / floor, r.prefill_tps, r.used_gb);
     }
   } catch (const Error& e) {
