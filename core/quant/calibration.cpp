@@ -150,6 +150,7 @@ fs::path default_calibration_text_path() {
   if (!exe.empty()) {
     candidates.push_back(exe / ".." / "share" / "aqlm-studio" / "data" / kDefaultCalibrationFile);  // installed
     candidates.push_back(exe / ".." / ".." / "resources" / "data" / kDefaultCalibrationFile);       // build/bin in the tree
+    candidates.push_back(exe / ".." / ".." / ".." / "shared" / "data" / kDefaultCalibrationFile);  // the tree's ../shared
   }
   if (auto shared = shared_dir()) candidates.push_back(*shared / "data" / kDefaultCalibrationFile);
   std::string looked;

@@ -53,7 +53,8 @@ CalibrationSet make_calibration_set(const Tokenizer& tokenizer, const std::vecto
 // The default calibration text, c4-validation-2k.txt (2,000 C4 validation documents), looked
 // up where an installed app keeps it (<prefix>/share/aqlm-studio/data, beside the executable's
 // ../share), where the source tree keeps its copy (resources/data, found from the executable
-// of a build folder inside the tree) and in the shared data folder (shared_dir()/data).
+// of a build folder inside the tree), in the shared data folder beside the tree (a build's
+// ../../../shared/data) and in shared_dir()/data.
 // Error listing the places looked at when it is in none of them.
 std::filesystem::path default_calibration_text_path();
 inline constexpr const char* kDefaultCalibrationFile = "c4-validation-2k.txt";

@@ -583,14 +583,11 @@ json studio_json(const PipelineSettings& s, const Model& source, const PipelineR
     results["evaluation"] = {{"text", r.evaluation->text},        {"seqlen", r.evaluation->seqlen},
                              {"windows", r.evaluation->windows},  {"tokens", r.evaluation->tokens},
                              {"nll", r.evaluation->nll},          {"perplexity", r.evaluation->perplexity}};
-  // No times, hosts or output paths: a resumed run writes the same bytes as an uninterrupted one.
-  return json{{"format", "aqlm-studio"},
-              {"format_version", 1},
-              {"source_model", {{"path", s.model}, {"format", model_format_name(source.format)},
+  // The writer adds format, method, config, storage and bits. No times, hosts or output paths
+  // here: a resumed run writes the same bytes as an uninterrupted one.
+  return json{{"source_model", {{"path", s.model}, {"format", model_format_name(source.format)},
                                 {"architecture", architecture_name(source.config.arch)},
                                 {"parameters", source.config.num_parameters()}}},
-              {"method", r.method},
-              {"config", r.config},
               {"settings", s.result_settings()},
               {"results", results}};
 }
@@ -684,7 +681,7 @@ PipelineResult run_pipeline(const PipelineSettings& s, ProgressSink* sink, const
     reporter.emit(e);
   }
 
-  write_output_folder(*output, studio_json(s, *model, result), out, s.overwrite);
+  write_output_folder(*output, studio_json(s, *model, result), out, s);
   result.output_bytes = folder_bytes(out);
   {
     ProgressEvent e;

@@ -1,13 +1,10 @@
 #include "core/quant/pipeline_output.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 
 #include "core/common/error.h"
 #include "core/common/half.h"
-#include "core/common/paths.h"
+#include "core/format/aqlm_writer.h"
 #include "core/model/hf_folder.h"
 #include "core/model/safetensors.h"
 #include "core/quant/block_trainable.h"
@@ -33,13 +30,6 @@ std::vector<std::pair<int64_t, int64_t>> quantized_shapes(const ModelConfig& con
 int64_t dense_parameters(const ModelConfig& c) {
   const int64_t embed = int64_t(c.vocab_size) * c.hidden_size;
   return embed + (c.tie_word_embeddings ? 0 : embed) + c.hidden_size + int64_t(c.num_layers) * 2 * c.hidden_size;
-}
-
-void fsync_folder(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
 }
 
 void add_f16(WeightStore& store, const std::string& name, const WeightStore& source) {
@@ -129,38 +119,22 @@ double measured_bits(const Model& output, const PipelineSettings& s) {
   return bits / params;
 }
 
-void write_output_folder(const Model& model, const json& studio, const fs::path& out, bool overwrite) {
-  fs::path parent = out.parent_path();
-  if (parent.empty()) parent = ".";
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  AQLM_CHECK(!ec, parent.string(), ": cannot create the folder: ", ec.message());
-  const std::string pid = std::to_string(::getpid());
-  const fs::path staging = parent / ("." + out.filename().string() + ".staging-" + pid);
-  fs::remove_all(staging, ec);
-  try {
-    save_hf_folder(model, staging.string());
-    write_file_atomic(staging / kStudioFile, studio.dump(2) + "\n");
-    fsync_folder(staging);
-    fs::path old;
-    if (fs::exists(out)) {
-      AQLM_CHECK(overwrite, out.string(), ": already exists; choose another output folder or pass --overwrite");
-      old = parent / ("." + out.filename().string() + ".old-" + pid);
-      fs::rename(out, old, ec);
-      AQLM_CHECK(!ec, out.string(), ": cannot move the existing folder aside: ", ec.message());
-    }
-    fs::rename(staging, out, ec);
-    if (ec) {
-      const std::string reason = ec.message();
-      if (!old.empty()) fs::rename(old, out, ec);
-      fail(out.string(), ": cannot move the written model into place: ", reason);
-    }
-    fsync_folder(parent);
-    if (!old.empty()) fs::remove_all(old, ec);
-  } catch (...) {
-    fs::remove_all(staging, ec);
-    throw;
+void write_output_folder(const Model& model, const json& studio, const fs::path& out_dir,
+                         const PipelineSettings& settings) {
+  FolderWriteOptions options;
+  options.overwrite = settings.overwrite;
+  options.studio = studio;
+  if (settings.method == PipelineMethod::Aqlm) {
+    save_aqlm_folder(model, std::map<std::string, QuantizedLayer>{}, out_dir.string(), options);  // every AQLM projection as it is
+    return;
   }
+  DenseQuantization q;
+  q.method = pipeline_method_name(settings.method);
+  q.config = method_config_name(settings);
+  q.bits_per_parameter = plan_bits(model.config, settings).bits_per_parameter;
+  for (int b = 0; b < model.config.num_layers; ++b)
+    for (const auto& name : block_linear_names()) q.dequantized_in_model.push_back(layer_prefix(b) + name);
+  save_dequantized_folder(model, {}, q, out_dir.string(), options);
 }
 
 int64_t folder_bytes(const fs::path& dir) {

@@ -42,16 +42,15 @@ std::unique_ptr<Model> assemble_output_model(const Model& source, const Pipeline
 // GPTQ/RTN: the nominal bits of the grid, which the dequantized fp16 tensors stand for.
 double measured_bits(const Model& output, const PipelineSettings& settings);
 
-// Writes `model` as a Hugging Face folder plus aqlm_studio.json (`studio`) into a temporary
-// folder beside OUT_DIR, then renames it into place (moving an old folder aside first when
-// overwriting, removed only once the new one is in place). On failure nothing new is left at
-// OUT_DIR and the temporary folder is removed. Errors name the folder.
+// Writes `model` with core/format's writers: an AQLM model as a Hugging Face AQLM folder
+// (save_aqlm_folder), a GPTQ/RTN model as an fp16 folder of its dequantized projections
+// (save_dequantized_folder), each with aqlm_studio.json holding `studio` (source model,
+// settings, results) besides the writer's own fields. Written into a temporary folder beside
+// OUT_DIR and renamed into place; a failure leaves nothing new at OUT_DIR. Errors name the folder.
 void write_output_folder(const Model& model, const nlohmann::json& studio, const std::filesystem::path& out_dir,
-                         bool overwrite);
+                         const PipelineSettings& settings);
 
 // Bytes of every regular file under `dir`.
 int64_t folder_bytes(const std::filesystem::path& dir);
-
-inline constexpr const char* kStudioFile = "aqlm_studio.json";
 
 }  // namespace aqlm
