@@ -101,6 +101,8 @@ class RunDatabase {
   // -------------------------------------------------------------- chat
   Id create_conversation(const ConversationInfo& conversation);
   Id add_message(Id conversation_id, const MessageInfo& message);
+  // Removes one message (the Chat tab's Regenerate replaces the last reply).
+  void remove_message(Id message_id);
   void rename_conversation(Id conversation_id, std::string_view title);
   void remove_conversation(Id conversation_id);
   std::vector<ConversationSummary> list_conversations();  // most recently active first

@@ -62,6 +62,12 @@ Id RunDatabase::add_message(Id conversation_id, const MessageInfo& message) {
   return id;
 }
 
+void RunDatabase::remove_message(Id message_id) {
+  auto query = connection_->query("DELETE FROM messages WHERE id = ?1");
+  query->bind(1, message_id).run(str("removing message ", message_id));
+  AQLM_CHECK(connection_->changes() == 1, file().string(), ": message ", message_id, " does not exist");
+}
+
 void RunDatabase::rename_conversation(Id conversation_id, std::string_view title) {
   auto query = connection_->query("UPDATE conversations SET title = ?2 WHERE id = ?1");
   query->bind(1, conversation_id).bind(2, title).run(str("renaming conversation ", conversation_id));
