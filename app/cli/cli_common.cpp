@@ -21,7 +21,8 @@ void add_model_options(CLI::App& cmd, ModelOptions& options, bool with_engine) {
       ->required();
   cmd.add_option("--tokenizer", options.tokenizer, "llama2.c tokenizer .bin (default: one found beside the model)");
   if (with_engine) {
-    cmd.add_option("--device", options.device, "cpu or cuda")->capture_default_str();
+    cmd.add_option("--device", options.device, "auto (the GPU when one works, else the CPU), cpu or cuda")
+        ->capture_default_str();
     cmd.add_option("--threads", options.threads, "CPU threads (default: all cores)");
     cmd.add_option("--ctx", options.context, "context length / KV cache size in tokens (default: the model's, at most 4096)");
   }
@@ -43,9 +44,22 @@ std::unique_ptr<Model> load_model_or_fail(const ModelOptions& options) {
 std::unique_ptr<Engine> create_engine_for(const Model& model, const ModelOptions& options) {
   if (options.threads > 0) ThreadPool::set_default_threads(options.threads);
   EngineOptions e;
-  e.device = parse_device(options.device);
   e.context_length = options.context;
   e.threads = options.threads;
+  if (options.device != "auto") {
+    e.device = parse_device(options.device);
+    return create_engine(model, e);
+  }
+  // auto: the GPU when this build has CUDA and the model fits; otherwise the CPU, saying why.
+  if (cuda_device_count() > 0) {
+    try {
+      e.device = Device::Cuda;
+      return create_engine(model, e);
+    } catch (const Error& err) {
+      std::fprintf(stderr, "note: %s; running on the CPU\n", err.what());
+    }
+  }
+  e.device = Device::Cpu;
   return create_engine(model, e);
 }
 

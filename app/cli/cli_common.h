@@ -16,7 +16,7 @@ namespace aqlm::cli {
 struct ModelOptions {
   std::string model;           // folder, .gguf, .bin, or "default"
   std::string tokenizer;       // llama2.c tokenizer .bin
-  std::string device = "cpu";  // cpu | cuda
+  std::string device = "auto";  // auto | cpu | cuda
   int threads = 0;
   int context = 0;             // KV cache capacity; 0: the model's, at most 4096
 };

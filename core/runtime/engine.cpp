@@ -8,6 +8,9 @@
 #include "core/model/model.h"
 #include "core/runtime/cpu_engine.h"
 #include "core/runtime/cuda_engine.h"
+#ifdef AQLM_HAVE_CUDA
+#include "kernels/cuda/cuda_check.h"
+#endif
 
 namespace aqlm {
 
@@ -31,6 +34,14 @@ int32_t Engine::forward_argmax(std::span<const int32_t> tokens) {
   std::vector<float> logits(size_t(config().vocab_size));
   forward(tokens, logits.data());
   return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+int cuda_device_count() {
+#ifdef AQLM_HAVE_CUDA
+  return cuda::device_count();
+#else
+  return 0;
+#endif
 }
 
 std::unique_ptr<Engine> create_engine(const Model& model, const EngineOptions& options) {

@@ -45,6 +45,9 @@ class Engine {
   virtual void rewind(int n) = 0;
 };
 
+// CUDA devices this process can use (0 in a build without CUDA or on a machine without a GPU).
+int cuda_device_count();
+
 // The model must outlive the engine (weights are read in place where the device allows).
 std::unique_ptr<Engine> create_engine(const Model& model, const EngineOptions& options = {});
 
