@@ -8,6 +8,7 @@
 #include "core/common/error.h"
 #include "core/common/thread_pool.h"
 #include "core/quant/adam.h"
+#include "core/quant/aqlm_quantizer_cuda.h"
 #include "core/quant/beam_search.h"
 #include "core/quant/kmeans.h"
 #include "core/quant/quant_random.h"
@@ -163,6 +164,8 @@ const char* aqlm_phase_name(AqlmPhase phase) {
   return "?";
 }
 
+void check_aqlm_options(const LayerProblem& problem, const AqlmOptions& options) { check_supported(problem, options); }
+
 QuantizedLayer initialize_aqlm(const LayerProblem& p, const AqlmOptions& options) {
   check_supported(p, options);
   ThreadPool& pool = options.pool ? *options.pool : ThreadPool::global();
@@ -209,6 +212,7 @@ QuantizedLayer initialize_aqlm(const LayerProblem& p, const AqlmOptions& options
 }
 
 AqlmResult quantize_aqlm(const LayerProblem& p, const AqlmOptions& options, const AqlmProgressFn& progress) {
+  if (options.device == ComputeDevice::Cuda) return quantize_aqlm_cuda(p, options, progress);
   const auto t0 = std::chrono::steady_clock::now();
   ThreadPool& pool = options.pool ? *options.pool : ThreadPool::global();
   p.validate();

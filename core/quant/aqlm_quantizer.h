@@ -12,6 +12,7 @@
 #include <functional>
 #include <vector>
 
+#include "core/quant/compute_device.h"
 #include "core/quant/layer_problem.h"
 #include "core/quant/quantized_layer.h"
 
@@ -42,6 +43,9 @@ struct AqlmOptions {
   uint64_t seed = 0;
   const std::atomic<bool>* cancel = nullptr;  // checked between steps; Error "cancelled" when set
   ThreadPool* pool = nullptr;                  // null: ThreadPool::global()
+  // Cuda: the same algorithm on one GPU (core/quant/aqlm_quantizer_cuda.h); Error when the build
+  // or the machine has no usable GPU.
+  ComputeDevice device = ComputeDevice::Cpu;
 };
 
 enum class AqlmPhase { Initialization, CodebookUpdate, BeamSearch };
@@ -75,6 +79,9 @@ AqlmResult quantize_aqlm(const LayerProblem& problem, const AqlmOptions& options
                          const AqlmProgressFn& progress = {});
 
 // --- The stages, exposed for tests and for later pipelines (PV-Tuning reuses the sweep). ---
+
+// The option and config checks of quantize_aqlm (one-line Errors naming problem.name).
+void check_aqlm_options(const LayerProblem& problem, const AqlmOptions& options);
 
 // Scales = row norms, then residual k-means of W / scales.
 QuantizedLayer initialize_aqlm(const LayerProblem& problem, const AqlmOptions& options);
