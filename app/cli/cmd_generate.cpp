@@ -37,7 +37,8 @@ void run_generate(GenerateOptions& o) {
     std::fputs(o.prompt.c_str(), stdout);
     std::fflush(stdout);
   }
-  StreamDecoder decoder(tok);
+  // After an echoed prompt the continuation's first space is real; without one, decode as HF does.
+  StreamDecoder decoder(tok, /*skip_special=*/true, /*continues_text=*/o.echo && !o.prompt.empty());
   const GenerationStats stats = generator.generate(ids, o.generation, [&](int32_t id) {
     const std::string piece = decoder.push(id);
     std::fwrite(piece.data(), 1, piece.size(), stdout);

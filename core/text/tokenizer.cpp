@@ -128,8 +128,8 @@ std::unique_ptr<Tokenizer> make_tokenizer(TokenizerSpec spec) {
   return bpe::make_sentencepiece_tokenizer(std::move(spec));
 }
 
-StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special)
-    : tokenizer_(tokenizer), skip_special_(skip_special) {}
+StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special, bool continues_text)
+    : tokenizer_(tokenizer), skip_special_(skip_special), first_(!continues_text) {}
 
 std::string StreamDecoder::push(int32_t id) {
   if (skip_special_ && tokenizer_.is_special(id)) return {};

@@ -126,7 +126,9 @@ nlohmann::json tokenizer_spec_to_hf_config(const TokenizerSpec& spec, const std:
 // character are held back until the token that completes them arrives.
 class StreamDecoder {
  public:
-  explicit StreamDecoder(const Tokenizer& tokenizer, bool skip_special = true);
+  // continues_text: the tokens continue text already shown (a prompt), so the SentencePiece
+  // leading space of the first token is a real space and is kept.
+  explicit StreamDecoder(const Tokenizer& tokenizer, bool skip_special = true, bool continues_text = false);
   std::string push(int32_t id);  // the text that became complete with this token
   std::string flush();           // whatever is left (invalid bytes become U+FFFD)
 
