@@ -29,6 +29,7 @@ struct LayerOptions {
   int bits = 2;
   int64_t group_size = 64;
   uint64_t seed = 0;
+  std::string device = "cpu";
   int threads = 0;
   bool json = false;
 };
@@ -36,6 +37,9 @@ struct LayerOptions {
 void run_quantize_layer(const LayerOptions& o) {
   if (o.threads > 0) ThreadPool::set_default_threads(o.threads);
   const PipelineMethod method = parse_pipeline_method(o.method);
+  const ComputeDevice device = parse_compute_device(o.device);
+  AQLM_CHECK(device == ComputeDevice::Cpu || method == PipelineMethod::Aqlm, "quantize-layer: --device ", o.device,
+             " runs AQLM only; ", o.method, " runs on the CPU (--device cpu)");
   const LayerProblem problem = load_layer_problem(o.tensors);
   const auto t0 = std::chrono::steady_clock::now();
   double relative_error = 0, bits = 0;
@@ -48,6 +52,7 @@ void run_quantize_layer(const LayerOptions& o) {
     a.relative_tolerance = o.tolerance;
     a.adam_steps = o.steps;
     a.seed = o.seed;
+    a.device = device;
     const AqlmResult r = quantize_aqlm(problem, a);
     relative_error = r.relative_error;
     bits = r.layer.bits_per_parameter();
@@ -74,6 +79,7 @@ void run_quantize_layer(const LayerOptions& o) {
     const nlohmann::json j = {{"tensors", o.tensors},        {"layer", problem.name},
                               {"out_features", problem.out_features}, {"in_features", problem.in_features},
                               {"method", o.method},          {"config", config},
+                              {"device", compute_device_name(device)},
                               {"bits_per_parameter", bits},  {"relative_error", relative_error},
                               {"seconds", seconds}};
     std::printf("%s\n", j.dump(2).c_str());
@@ -100,6 +106,7 @@ void register_quantize_layer(CLI::App& app) {
   cmd->add_option("--bits", o->bits, "GPTQ/RTN bits")->capture_default_str();
   cmd->add_option("--group-size", o->group_size, "GPTQ/RTN group size (0: one per row)")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed")->capture_default_str();
+  cmd->add_option("--device", o->device, "cpu or cuda (AQLM on one GPU)")->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
   cmd->add_flag("--json", o->json, "print JSON");
   cmd->callback([o] { run_quantize_layer(*o); });
