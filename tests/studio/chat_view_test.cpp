@@ -4,6 +4,7 @@
 // store and show exactly what the chat logic produces.
 #include <QCheckBox>
 #include <QDateTime>
+#include <QDir>
 #include <QDoubleSpinBox>
 #include <QElapsedTimer>
 #include <QFile>
@@ -121,6 +122,16 @@ std::vector<store::Message> messages_of(StudioContext& ctx, store::Id conversati
   return full ? full->messages : std::vector<store::Message>{};
 }
 
+// AQLM_CHAT_GRAB=DIR saves what the view looks like (for a person to look at; not checked).
+void grab_if_asked(QWidget& view, const char* name) {
+  const QString dir = qEnvironmentVariable("AQLM_CHAT_GRAB");
+  if (dir.isEmpty()) return;
+  view.resize(1400, 800);
+  view.show();
+  QTest::qWait(100);
+  view.grab().save(QDir(dir).filePath(QString::fromLatin1(name)));
+}
+
 }  // namespace
 
 class ChatViewTest : public QObject {
@@ -192,6 +203,7 @@ class ChatViewTest : public QObject {
     QVERIFY(full->messages[1].time_to_first_token_s.value_or(0) > 0);
     QCOMPARE(view.lastStats(0)->decode_tokens_per_s, *full->messages[1].tokens_per_second);
     QVERIFY(f->errors.isEmpty());
+    grab_if_asked(view, "chat-single.png");
   }
 
   void stopCancelsMidReplyAndKeepsWhatWasWritten() {
@@ -328,6 +340,7 @@ class ChatViewTest : public QObject {
 
     const auto full = f->context->database().conversation(*view.conversationId());
     const store::Message& reply = full->messages[1];
+    const double ttft = *reply.time_to_first_token_s;  // written in s from 1 s on, in ms below
     const QString started = QDateTime::fromMSecsSinceEpoch(full->conversation.created.time_since_epoch().count(), Qt::UTC)
                                 .toString(QStringLiteral("yyyy-MM-dd HH:mm"));
     const QString expected =
@@ -338,11 +351,11 @@ class ChatViewTest : public QObject {
                        "at most 12 reply tokens, seed 0\n\n"
                        "## System prompt\n\n> Be brief.\n> Use simple words.\n\n"
                        "## You\n\nHello\n\n"
-                       "## Assistant\n\n%3\n\n*%4 tokens · %5 tokens/s · first token after %6 s*\n\n")
+                       "## Assistant\n\n%3\n\n*%4 tokens · %5 tokens/s · first token after %6*\n\n")
             .arg(QString::fromStdString(stories_->string()), started, QString::fromStdString(reply.content))
             .arg(reply.tokens)
             .arg(*reply.tokens_per_second, 0, 'f', 1)
-            .arg(*reply.time_to_first_token_s, 0, 'f', 2);
+            .arg(ttft >= 1 ? QString::number(ttft, 'f', 2) + " s" : QString::number(ttft * 1000, 'f', ttft < 0.01 ? 1 : 0) + " ms");
     QCOMPARE(markdown, expected);
 
     // A folder that does not exist: an error naming the file, and nothing written.
@@ -404,6 +417,7 @@ class ChatViewTest : public QObject {
     QVERIFY(markdown.contains(QStringLiteral("## Assistant A — stories260K\n\n") + QString::fromStdString(reply_a)));
     QVERIFY(markdown.contains(QStringLiteral("## Assistant B — tiny_llama.gguf\n\n") + QString::fromStdString(reply_b)));
     QCOMPARE(markdown.count(QStringLiteral("## You\n\nHello there")), 1);
+    grab_if_asked(view, "chat-ab.png");
 
     // Reopened, it is A/B again with both columns.
     view.newConversation();

@@ -9,6 +9,12 @@ namespace {
 
 QString number(double value, int decimals) { return QString::number(value, 'f', decimals); }
 
+// "1.42 s" from a second on, "38 ms" below, "2.5 ms" below 10 ms (a small model answers in milliseconds).
+QString seconds(double s) {
+  if (s >= 1.0) return number(s, 2) + QStringLiteral(" s");
+  return number(s * 1000, s < 0.01 ? 1 : 0) + QStringLiteral(" ms");
+}
+
 // Numbers as the settings panel shows them: 0.7, 1.1, 0 (no trailing zeros).
 QString setting(const nlohmann::json& sampling, const char* key) {
   const auto it = sampling.find(key);
@@ -33,8 +39,7 @@ QString reply_figures(const store::MessageInfo& reply, std::optional<StopReason>
   QStringList parts;
   parts << (reply.tokens == 1 ? QStringLiteral("1 token") : QStringLiteral("%1 tokens").arg(reply.tokens));
   if (reply.tokens_per_second) parts << QStringLiteral("%1 tokens/s").arg(number(*reply.tokens_per_second, 1));
-  if (reply.time_to_first_token_s)
-    parts << QStringLiteral("first token after %1 s").arg(number(*reply.time_to_first_token_s, 2));
+  if (reply.time_to_first_token_s) parts << QStringLiteral("first token after %1").arg(seconds(*reply.time_to_first_token_s));
   if (stop == StopReason::Cancelled) parts << QStringLiteral("stopped");
   if (stop == StopReason::ContextFull) parts << QStringLiteral("context full");
   if (stop == StopReason::MaxTokens) parts << QStringLiteral("length limit");

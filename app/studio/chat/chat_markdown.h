@@ -9,7 +9,7 @@
 
 namespace aqlm::studio {
 
-// "7 tokens · 31.2 tokens/s · first token after 0.21 s", with " · stopped", " · context full"
+// "7 tokens · 31.2 tokens/s · first token after 210 ms" (seconds from 1 s on), with " · stopped", " · context full"
 // or " · length limit" when the reply did not end by itself.
 QString reply_figures(const store::MessageInfo& reply, std::optional<StopReason> stop = std::nullopt);
 

@@ -30,6 +30,7 @@ QDoubleSpinBox* spin(double min, double max, double step, int decimals, const QS
   box->setSingleStep(step);
   box->setDecimals(decimals);
   box->setToolTip(tip);
+  box->setMinimumWidth(70);  // the panel is narrow; the range's widest text need not fit
   return box;
 }
 
@@ -43,7 +44,7 @@ ChatSettingsPanel::ChatSettingsPanel(QWidget* parent) : QWidget(parent) {
   auto* system_layout = new QVBoxLayout(system_box);
   system_prompt_ = new QPlainTextEdit;
   system_prompt_->setObjectName(QStringLiteral("chatSystemPrompt"));
-  system_prompt_->setPlaceholderText(tr("Optional. Empty: the model's template decides (SmolLM2 adds its own)."));
+  system_prompt_->setPlaceholderText(tr("Optional (empty: the model's template decides)"));
   system_prompt_->setMaximumHeight(110);
   system_layout->addWidget(system_prompt_);
   layout->addWidget(system_box);
@@ -57,16 +58,19 @@ ChatSettingsPanel::ChatSettingsPanel(QWidget* parent) : QWidget(parent) {
   top_k_->setRange(0, 1000);
   top_k_->setSpecialValueText(tr("off"));
   top_k_->setToolTip(tr("keep the k most likely tokens; off = all"));
+  top_k_->setMinimumWidth(70);
   top_p_ = spin(0.01, 1.0, 0.05, 2, tr("keep the most likely tokens whose probabilities add up to this; 1 = off"));
   min_p_ = spin(0.0, 1.0, 0.01, 2, tr("drop tokens below this fraction of the top token's probability; 0 = off"));
   repetition_penalty_ = spin(0.5, 2.0, 0.05, 2, tr("discourage tokens already in the conversation; 1 = off"));
   max_new_tokens_ = new QSpinBox;
   max_new_tokens_->setObjectName(QStringLiteral("chatMaxNewTokens"));
   max_new_tokens_->setRange(1, 32768);
+  max_new_tokens_->setMinimumWidth(70);
   max_new_tokens_->setToolTip(tr("the longest reply, in tokens (a reply also ends when the context is full)"));
   seed_ = new QSpinBox;
   seed_->setObjectName(QStringLiteral("chatSeed"));
   seed_->setRange(0, std::numeric_limits<int>::max());
+  seed_->setMinimumWidth(70);
   random_seed_ = new QCheckBox(tr("random"));
   random_seed_->setObjectName(QStringLiteral("chatRandomSeed"));
   random_seed_->setToolTip(tr("a fresh seed for every reply; untick to make replies reproducible"));

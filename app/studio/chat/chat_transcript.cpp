@@ -13,6 +13,7 @@ constexpr int kRepaintIntervalMs = 33;
 
 ChatTranscript::ChatTranscript(QWidget* parent) : QScrollArea(parent) {
   setWidgetResizable(true);
+  setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);  // bubbles wrap to the column's width
   setFrameShape(QFrame::StyledPanel);
   auto* content = new QWidget;
   content->setObjectName(QStringLiteral("chatTranscriptContent"));
@@ -88,6 +89,7 @@ ChatTranscript::Bubble& ChatTranscript::add(bool user, const QString& text, cons
     b.figures = new QLabel(figures);
     b.figures->setObjectName(QStringLiteral("messageFigures"));
     b.figures->setStyleSheet(QStringLiteral("color: palette(mid); font-size: small;"));
+    b.figures->setWordWrap(true);
     layout->addWidget(b.figures);
   }
   // Before the stretch at the end of the column.

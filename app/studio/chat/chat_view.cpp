@@ -134,7 +134,9 @@ ChatView::ChatView(StudioContext& ctx, QWidget* parent) : QWidget(parent), ctx_(
   auto* settings_scroll = new QScrollArea;
   settings_scroll->setWidget(settings_);
   settings_scroll->setWidgetResizable(true);
-  settings_scroll->setMinimumWidth(250);
+  settings_scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  settings_scroll->setFrameShape(QFrame::NoFrame);
+  settings_scroll->setMinimumWidth(260);
 
   auto* splitter = new QSplitter(Qt::Horizontal);
   splitter->addWidget(buildConversationList());
@@ -143,7 +145,7 @@ ChatView::ChatView(StudioContext& ctx, QWidget* parent) : QWidget(parent), ctx_(
   splitter->setStretchFactor(0, 0);
   splitter->setStretchFactor(1, 1);
   splitter->setStretchFactor(2, 0);
-  splitter->setSizes({220, 800, 260});
+  splitter->setSizes({220, 800, 280});
   auto* root = new QHBoxLayout(this);
   root->setContentsMargins(6, 6, 6, 6);
   root->addWidget(splitter);
