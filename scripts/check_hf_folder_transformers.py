@@ -109,7 +109,8 @@ def main():
     model, info = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32, output_loading_info=True)
     missing = [k for k in info["missing_keys"] if not (config.tie_word_embeddings and k == "lm_head.weight")]
     checks.check(not missing and not info["unexpected_keys"] and not info["mismatched_keys"], "weights load",
-                 f"missing {missing[:5]}, unexpected {info['unexpected_keys'][:5]}, mismatched {info['mismatched_keys'][:5]}")
+                 f"missing {missing[:5]}, unexpected {list(info['unexpected_keys'])[:5]}, "
+                 f"mismatched {list(info['mismatched_keys'])[:5]}")
     model = model.to(args.device).eval()
 
     def logits_of(m, token_ids):
