@@ -249,6 +249,9 @@ void Run::start(CheckpointState& state) {
   e.data = state.calibration;
   reporter_.emit(e);
 
+  state.block = 0;
+  state.layers_done.clear();
+  checkpoint_.create(s_.result_settings(), state);  // clears an old checkpoint: before any scratch file
   allocate_stores();
   // Block 0's inputs: the token embeddings (as the output stores them, in fp16).
   const std::vector<float> embedding = model_.weights.to_f32("model.embed_tokens.weight");
@@ -263,9 +266,6 @@ void Run::start(CheckpointState& state) {
     }
     inputs_->write(w, window.data());
   }
-  state.block = 0;
-  state.layers_done.clear();
-  checkpoint_.create(s_.result_settings(), state);
   inputs_->save(checkpoint_.inputs_path(0));
 }
 

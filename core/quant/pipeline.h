@@ -91,7 +91,7 @@ struct LayerReport {
   int64_t out_features = 0, in_features = 0;
   double relative_error = 0;    // ||(W'-W) X||^2 / ||W X||^2 on the calibration XTX, W' as saved
   double bits = 0;              // bits per parameter of this layer
-  double seconds = 0;           // 0 for a layer restored from the checkpoint
+  double seconds = 0;           // when it was quantized (a restored layer keeps its first run's time)
 };
 
 struct BlockReport {
