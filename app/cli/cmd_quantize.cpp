@@ -144,8 +144,12 @@ nlohmann::json result_json(const PipelineResult& r) {
 }
 
 void run_quantize(QuantizeOptions& o) {
-  AQLM_CHECK(o.device == "cpu", "quantize: --device ", o.device,
-             " is not available; the pipeline runs on the CPU (--device cpu)");
+  if (o.device == "auto") {  // the GPU when one works, else the CPU with a note
+    const std::string why = cuda_quantization_unavailable_reason();
+    if (!why.empty()) std::fprintf(stderr, "aqlm-cli: quantizing on the CPU (%s)\n", why.c_str());
+    o.device = why.empty() ? "cuda" : "cpu";
+  }
+  o.settings.device = parse_compute_device(o.device);
   if (o.threads > 0) ThreadPool::set_default_threads(o.threads);
   PipelineSettings& s = o.settings;
   s.model = resolve_model_path(s.model);
@@ -218,7 +222,9 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--epochs", s.finetune_epochs, "most block fine-tuning epochs")->capture_default_str();
   cmd->add_option("--finetune-lr", s.finetune_learning_rate, "block fine-tuning learning rate")->capture_default_str();
   cmd->add_option("--finetune-batch", s.finetune_batch, "windows per block fine-tuning step")->capture_default_str();
-  cmd->add_option("--device", o->device, "where the pipeline runs (cpu)")->capture_default_str();
+  cmd->add_option("--device", o->device,
+                  "cpu, cuda (block passes, AQLM layers and fine-tuning on one GPU) or auto (cuda when a GPU works)")
+      ->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (default: all cores)");
   cmd->add_option("--seed", s.seed, "seed of every random choice (windows, initialisation, order)")->capture_default_str();
   cmd->add_option("--max-ram", s.max_ram_gb, "GB of activations kept in memory; the rest goes to disk (0: no limit)")

@@ -166,6 +166,21 @@ const char* aqlm_phase_name(AqlmPhase phase) {
 
 void check_aqlm_options(const LayerProblem& problem, const AqlmOptions& options) { check_supported(problem, options); }
 
+KMeansOptions aqlm_kmeans_options(const AqlmOptions& options, int64_t K, int m) {
+  KMeansOptions ko;
+  ko.max_iterations = options.kmeans_iterations > 0 ? options.kmeans_iterations : (K > 4096 ? 6 : 20);
+  // Automatic subsample: at most 2^34 point-centroid pairs per Lloyd iteration (~1 s here).
+  ko.max_points_per_centroid = options.kmeans_points_per_centroid > 0
+                                   ? options.kmeans_points_per_centroid
+                                   : std::max<int64_t>(4, (int64_t(1) << 34) / (K * K));
+  ko.seed = QuantRandom::derive(options.seed, kKmeansStream, uint64_t(m)).next();
+  return ko;
+}
+
+uint64_t aqlm_beam_seed(const AqlmOptions& options, int epoch) {
+  return QuantRandom::derive(options.seed, kBeamStream, uint64_t(epoch)).next();
+}
+
 QuantizedLayer initialize_aqlm(const LayerProblem& p, const AqlmOptions& options) {
   check_supported(p, options);
   ThreadPool& pool = options.pool ? *options.pool : ThreadPool::global();
@@ -191,13 +206,7 @@ QuantizedLayer initialize_aqlm(const LayerProblem& p, const AqlmOptions& options
   });
   for (int64_t m = 0; m < M; ++m) {
     AQLM_CHECK(!(options.cancel && options.cancel->load()), "cancelled");
-    KMeansOptions ko;
-    ko.max_iterations = options.kmeans_iterations > 0 ? options.kmeans_iterations : (K > 4096 ? 6 : 20);
-    // Automatic subsample: at most 2^34 point-centroid pairs per Lloyd iteration (~1 s here).
-    ko.max_points_per_centroid = options.kmeans_points_per_centroid > 0
-                                     ? options.kmeans_points_per_centroid
-                                     : std::max<int64_t>(4, (int64_t(1) << 34) / (K * K));
-    ko.seed = QuantRandom::derive(options.seed, kKmeansStream, uint64_t(m)).next();
+    const KMeansOptions ko = aqlm_kmeans_options(options, K, int(m));
     const KMeansResult km = kmeans(pool, residual.data(), out * J, int(g), K, ko);
     std::copy(km.centroids.begin(), km.centroids.end(), layer.codebooks.begin() + m * K * g);
     pool.parallel_for(size_t(out * J), [&](size_t p0, size_t p1, int) {
@@ -269,7 +278,7 @@ AqlmResult quantize_aqlm(const LayerProblem& p, const AqlmOptions& options, cons
     phase_start = std::chrono::steady_clock::now();
     BeamSearchOptions bo;
     bo.beam_size = beam;
-    bo.seed = QuantRandom::derive(options.seed, kBeamStream, uint64_t(epoch)).next();
+    bo.seed = aqlm_beam_seed(options, epoch);
     bo.cancel = options.cancel;
     bo.pool = &pool;
     const double start_loss = rec.relative_error();

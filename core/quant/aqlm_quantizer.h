@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/quant/compute_device.h"
+#include "core/quant/kmeans.h"
 #include "core/quant/layer_problem.h"
 #include "core/quant/quantized_layer.h"
 
@@ -82,6 +83,11 @@ AqlmResult quantize_aqlm(const LayerProblem& problem, const AqlmOptions& options
 
 // The option and config checks of quantize_aqlm (one-line Errors naming problem.name).
 void check_aqlm_options(const LayerProblem& problem, const AqlmOptions& options);
+
+// The k-means options of codebook m (of K codewords) in initialize_aqlm, and the seed of epoch's
+// beam search: the GPU path makes the same random choices through these.
+KMeansOptions aqlm_kmeans_options(const AqlmOptions& options, int64_t K, int m);
+uint64_t aqlm_beam_seed(const AqlmOptions& options, int epoch);
 
 // Scales = row norms, then residual k-means of W / scales.
 QuantizedLayer initialize_aqlm(const LayerProblem& problem, const AqlmOptions& options);

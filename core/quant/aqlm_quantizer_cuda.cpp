@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "core/quant/beam_search.h"
+#include "core/quant/quant_cuda_util.h"
 #include "core/quant/quant_random.h"
 #include "kernels/cuda/quant_cuda_common.h"
 #include "kernels/cuda/quant_layer_cuda.h"
@@ -25,19 +26,13 @@ namespace {
 using cuda::DeviceArray;
 using Clock = std::chrono::steady_clock;
 
-// The random streams of aqlm_quantizer.cpp (k-means, beam) and beam_search.cpp (group and
-// codebook order): the GPU makes the same random choices as the CPU path.
-constexpr uint64_t kKmeansStream = 21, kBeamStream = 22, kGroupOrderStream = 11, kCodebookOrderStream = 12;
+// beam_search.cpp's random streams (group and codebook order): the GPU visits the groups and
+// codebooks in the CPU's order (the GPU-vs-CPU tests fail if these drift apart).
+constexpr uint64_t kGroupOrderStream = 11, kCodebookOrderStream = 12;
 constexpr double kScaleEps = 1e-9;           // aqlm_quantizer.cpp's: keeps an all-zero row's scale positive
 constexpr int64_t kErrorRowChunk = 1024;     // rows per float64 product of the energy / error
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-int bits_for(int64_t values) {  // bits of the largest key, values - 1 (at least 1)
-  int bits = 1;
-  while ((int64_t(1) << bits) < values) ++bits;
-  return bits;
-}
 
 // The device state every stage shares: one cuBLAS handle and reusable scratch.
 struct GpuContext {
@@ -115,7 +110,7 @@ DeviceKmeans kmeans_device(GpuContext& ctx, const float* points, int64_t n, int 
     std::swap(assign, next);
     if (!flag) break;
     r.iterations = it + 1;
-    cuda::sort_pairs(assign.data(), sorted_keys.data(), identity.data(), members.data(), sample, bits_for(k), ctx.sort);
+    cuda::sort_pairs(assign.data(), sorted_keys.data(), identity.data(), members.data(), sample, key_bits(k), ctx.sort);
     cuda::segment_offsets(sorted_keys.data(), sample, k, offsets.data());
     cuda::centroid_means(data.data(), members.data(), offsets.data(), k, g, r.centroids.data());
   }
@@ -201,12 +196,7 @@ void initialize_device(GpuContext& ctx, DeviceLayer& L, const AqlmOptions& optio
   cuda::row_norm_scales(L.weight.data(), d.out, d.in, kScaleEps, L.scales.data(), residual.data());
   for (int m = 0; m < d.M; ++m) {
     AQLM_CHECK(!(options.cancel && options.cancel->load()), "cancelled");
-    KMeansOptions ko;
-    ko.max_iterations = options.kmeans_iterations;
-    ko.max_points_per_centroid = options.kmeans_points_per_centroid > 0
-                                     ? options.kmeans_points_per_centroid
-                                     : std::max<int64_t>(4, (int64_t(1) << 34) / (d.K * d.K));
-    ko.seed = QuantRandom::derive(options.seed, kKmeansStream, uint64_t(m)).next();
+    const KMeansOptions ko = aqlm_kmeans_options(options, d.K, m);
     const DeviceKmeans km = kmeans_device(ctx, residual.data(), n, d.g, d.K, ko);
     cuda::check(cudaMemcpy(L.codebooks.data() + m * d.K * d.g, km.centroids.data(), km.centroids.bytes(),
                            cudaMemcpyDeviceToDevice),
@@ -214,56 +204,6 @@ void initialize_device(GpuContext& ctx, DeviceLayer& L, const AqlmOptions& optio
     cuda::assign_codes(km.assignment.data(), km.centroids.data(), n, d.g, d.M, m, L.codes.data(), residual.data());
   }
 }
-
-// torch's Adam over device parameters (adam.cpp's arithmetic); moments persist across epochs.
-class DeviceAdam {
- public:
-  explicit DeviceAdam(const AqlmOptions& o) : lr_(o.learning_rate), b1_(o.beta1), b2_(o.beta2) {}
-  void add(float* value, const float* grad, size_t n) {
-    Param p{value, grad, n, DeviceArray<float>(n, "Adam moments"), DeviceArray<float>(n, "Adam moments")};
-    p.m.zero();
-    p.v.zero();
-    params_.push_back(std::move(p));
-  }
-  void step() {
-    ++step_;
-    const double step_size = lr_ / (1.0 - std::pow(b1_, double(step_)));
-    const double v_correction = 1.0 / std::sqrt(1.0 - std::pow(b2_, double(step_)));
-    for (Param& p : params_)
-      cuda::adam_step(p.value, p.grad, p.m.data(), p.v.data(), p.n, b1_, b2_, step_size, v_correction, kEps);
-  }
-
- private:
-  static constexpr double kEps = 1e-8;  // AdamOptions' default, as the CPU quantizer uses
-  struct Param {
-    float* value;
-    const float* grad;
-    size_t n;
-    DeviceArray<float> m, v;
-  };
-  double lr_, b1_, b2_;
-  int64_t step_ = 0;
-  std::vector<Param> params_;
-};
-
-// Codes are fixed during an Adam round: each codeword's places, sorted once (kmeans's counting
-// sort, on the device).
-struct CodeIndex {
-  DeviceArray<uint32_t> keys, values, sorted_keys, places;
-  DeviceArray<int64_t> offsets;
-  void build(GpuContext& ctx, const DeviceLayer& L) {
-    const cuda::LayerDims& d = L.dims;
-    const int64_t places_count = d.out * d.J(), entries = places_count * d.M, words = int64_t(d.M) * d.K;
-    keys.resize(size_t(entries), "the code index");
-    values.resize(size_t(entries), "the code index");
-    sorted_keys.resize(size_t(entries), "the code index");
-    places.resize(size_t(entries), "the code index");
-    offsets.resize(size_t(words + 1), "the code index");
-    cuda::code_keys(L.codes.data(), places_count, d.M, d.K, keys.data(), values.data());
-    cuda::sort_pairs(keys.data(), sorted_keys.data(), values.data(), places.data(), entries, bits_for(words), ctx.sort);
-    cuda::segment_offsets(sorted_keys.data(), entries, words, offsets.data());
-  }
-};
 
 // beam_search.cpp's sweep; returns the predicted change of tr(E XTX E^T).
 double beam_sweep_device(GpuContext& ctx, DeviceLayer& L, int beam_size, uint64_t seed,
@@ -395,7 +335,11 @@ AqlmResult quantize_aqlm_cuda(const LayerProblem& p, const AqlmOptions& options,
   result.init_seconds = seconds_since(t0);
   report(AqlmPhase::Initialization, 0, 0, 0, L.relative_error());
 
-  DeviceAdam adam(options);
+  AdamOptions adam_options;  // adam.h's eps, as the CPU quantizer
+  adam_options.learning_rate = options.learning_rate;
+  adam_options.beta1 = options.beta1;
+  adam_options.beta2 = options.beta2;
+  CudaAdam adam(adam_options);
   DeviceArray<float> codebooks_grad(L.codebooks.size(), "codebook gradients"), scales_grad(L.scales.size(), "scale gradients");
   adam.add(L.codebooks.data(), codebooks_grad.data(), L.codebooks.size());
   adam.add(L.scales.data(), scales_grad.data(), L.scales.size());
@@ -407,8 +351,8 @@ AqlmResult quantize_aqlm_cuda(const LayerProblem& p, const AqlmOptions& options,
     AqlmEpochStats stats;
     auto phase_start = Clock::now();
     if (options.adam_steps > 0) {
-      CodeIndex index;
-      index.build(ctx, L);
+      CudaCodeIndex index;
+      index.build(L.dims, L.codes.data(), ctx.sort);
       for (int step = 0; step < options.adam_steps; ++step) {
         AQLM_CHECK(!(options.cancel && options.cancel->load()), "cancelled");
         report(AqlmPhase::CodebookUpdate, epoch, step, options.adam_steps, L.relative_error());
@@ -427,7 +371,7 @@ AqlmResult quantize_aqlm_cuda(const LayerProblem& p, const AqlmOptions& options,
 
     phase_start = Clock::now();
     const double start_loss = L.relative_error();
-    const uint64_t seed = QuantRandom::derive(options.seed, kBeamStream, uint64_t(epoch)).next();
+    const uint64_t seed = aqlm_beam_seed(options, epoch);
     beam_sweep_device(ctx, L, beam, seed, options.cancel, [&](int64_t done, int64_t total, double change) {
       if (done < total) report(AqlmPhase::BeamSearch, epoch, int(done), int(total), start_loss + change / L.energy);
     });

@@ -10,6 +10,7 @@
 #include "core/common/error.h"
 #include "core/common/thread_pool.h"
 #include "core/quant/block_aqlm.h"
+#include "core/quant/block_finetuner_cuda.h"
 
 namespace aqlm {
 
@@ -159,6 +160,7 @@ BlockFinetuner::BlockFinetuner(const BlockFinetuneOptions& o) : options_(o) {
 
 BlockFinetuneResult BlockFinetuner::run(FinetuneBlock& block, const BlockWindows& train, const BlockWindows& heldout,
                                         const std::function<void(const BlockFinetuneProgress&)>& progress) {
+  if (options_.device == ComputeDevice::Cuda) return finetune_block_cuda(options_, block, train, heldout, progress);
   const auto start = std::chrono::steady_clock::now();
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   const BlockFinetuneOptions& o = options_;

@@ -13,6 +13,7 @@
 
 #include "core/quant/adam.h"
 #include "core/quant/block_trainable.h"
+#include "core/quant/compute_device.h"
 #include "core/quant/quantized_layer.h"
 
 namespace aqlm {
@@ -64,6 +65,10 @@ struct BlockFinetuneOptions {
   uint64_t seed = 0;                // the order of the training windows in each epoch
   ThreadPool* pool = nullptr;       // default: ThreadPool::global(); results do not depend on its size
   const std::atomic<bool>* cancel = nullptr;  // stops after the current step, best parameters restored
+  // Cuda: the same loop on one GPU (core/quant/block_finetuner_cuda.h). tf32: its products on
+  // TF32 tensor cores (~5e-4 relative per product; the loss it fits is ~1e-2), else exact fp32.
+  ComputeDevice device = ComputeDevice::Cpu;
+  bool tf32 = true;
 };
 
 // One Adam step, for the studio's plot and the CLI's log.

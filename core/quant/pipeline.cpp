@@ -15,6 +15,7 @@
 #include "core/model/model.h"
 #include "core/model/safetensors.h"
 #include "core/quant/aqlm_quantizer.h"
+#include "core/quant/aqlm_quantizer_cuda.h"
 #include "core/quant/calibration.h"
 #include "core/quant/gptq.h"
 #include "core/quant/pipeline_activations.h"
@@ -312,6 +313,7 @@ void Run::quantize_layer(int b, BlockLinear l, const BlockWeights<float>& fp, co
     o.seed = layer_seed(s_.seed, b, l);
     o.cancel = cancel_;
     o.pool = &pool_;
+    o.device = s_.device;
     AqlmResult r = quantize_aqlm(p, o, [&](const AqlmProgress& pr) {
       step_event(aqlm_phase_name(pr.phase), pr.epoch, pr.step, pr.steps, pr.relative_error);
     });
@@ -345,7 +347,8 @@ void Run::quantize_layer(int b, BlockLinear l, const BlockWeights<float>& fp, co
   report.layer = linear_name(l);
   report.out_features = p.out_features;
   report.in_features = p.in_features;
-  report.relative_error = p.relative_error(reconstruction);
+  report.relative_error = s_.device == ComputeDevice::Cuda ? relative_error_cuda(p, reconstruction)
+                                                           : p.relative_error(reconstruction);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (s_.method != PipelineMethod::Aqlm) step_event(pipeline_method_name(s_.method), 0, 1, 1, report.relative_error);
   write_tensor_file(path, tensors, {{"report", layer_report_json(report).dump()}});
@@ -399,6 +402,7 @@ void Run::finetune(int b, FinetuneBlock& q, BlockReport& report) {
   o.seed = QuantRandom::derive(s_.seed, kFinetuneSeedStream, uint64_t(b)).next();
   o.pool = &pool_;
   o.cancel = cancel_;
+  o.device = s_.device;
   const int64_t total_steps = o.max_epochs * ((train_ + o.batch_windows - 1) / o.batch_windows);
   const BlockFinetuneResult r = BlockFinetuner(o).run(q, windows(0, train_), windows(train_, heldout_), [&](const BlockFinetuneProgress& p) {
     set_done(b, double(kBlockLinearCount) + kFinetuneUnits * double(p.step) / double(total_steps));
@@ -451,7 +455,7 @@ void Run::process_block(int b, CheckpointState& state, PipelineResult& result) {
   round_to_f16(q.post_attention_norm);
   for (auto& bias : q.bias) round_to_f16(bias);
 
-  BlockPass pass(shape_, micro_batch_windows(s_.seqlen), pool_, cancel_);
+  BlockPass pass(shape_, micro_batch_windows(s_.seqlen), pool_, cancel_, s_.device);
   const auto done = [&](BlockLinear l) {
     return std::find(state.layers_done.begin(), state.layers_done.end(), linear_name(l)) != state.layers_done.end();
   };

@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/quant/compute_device.h"
 #include "core/quant/quantized_layer.h"
 
 namespace aqlm {
@@ -71,6 +72,9 @@ struct PipelineSettings {
   int finetune_patience = 3;    // held-out evaluations without improvement before stopping
 
   // ---- Resources and evaluation
+  // Cuda: block passes, AQLM layers and fine-tuning on one GPU (GPTQ/RTN stay on the CPU); the
+  // output differs from a CPU run's by float rounding, so a checkpoint resumes on its own device.
+  ComputeDevice device = ComputeDevice::Cpu;
   double max_ram_gb = 0;        // activations budget; 0: keep them all in memory
   std::string eval_text;        // perplexity of the result on this text (empty: none)
   int64_t eval_seqlen = 0;      // 0: seqlen

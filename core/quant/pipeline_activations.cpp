@@ -111,6 +111,16 @@ void ActivationStore::read(int64_t window, float* values) const {
   for (size_t i = 0; i < n; ++i) values[i] = f16_to_f32(half[i]);
 }
 
+void ActivationStore::write_half(int64_t window, const uint16_t* values) {
+  AQLM_CHECK(window >= 0 && window < windows_, "activations: window ", window, " of ", windows_);
+  write_raw(window, values);
+}
+
+void ActivationStore::read_half(int64_t window, uint16_t* values) const {
+  AQLM_CHECK(window >= 0 && window < windows_, "activations: window ", window, " of ", windows_);
+  read_raw(window, values);
+}
+
 void ActivationStore::save(const fs::path& path) const {
   const fs::path tmp = path.string() + ".partial";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

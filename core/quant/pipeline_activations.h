@@ -33,6 +33,9 @@ class ActivationStore {
   // Several threads may read or write different windows at the same time.
   void write(int64_t window, const float* values);
   void read(int64_t window, float* values) const;
+  // The same as the raw fp16 values the store holds (for callers that convert on the GPU).
+  void write_half(int64_t window, const uint16_t* values);
+  void read_half(int64_t window, uint16_t* values) const;
 
   // The whole store as raw fp16 (little-endian, window-major) in `path`, written to a temporary
   // name, fsync'd and renamed (a checkpoint never holds half a file).

@@ -8,6 +8,7 @@
 #include "core/model/model.h"
 #include "core/quant/block_aqlm.h"
 #include "core/quant/pipeline_activations.h"
+#include "core/quant/pipeline_block_cuda.h"
 #include "core/quant/pipeline_xtx.h"
 
 namespace aqlm {
@@ -52,12 +53,16 @@ BlockWeights<float> block_weights_of(ThreadPool& pool, const FinetuneBlock& bloc
 
 int64_t micro_batch_windows(int64_t seqlen, int64_t tokens) { return std::max<int64_t>(1, tokens / seqlen); }
 
-BlockPass::BlockPass(const BlockShape& shape, int64_t micro_windows, ThreadPool& pool, const std::atomic<bool>* cancel)
-    : block_(shape, &pool), micro_windows_(micro_windows), pool_(pool), cancel_(cancel) {}
+BlockPass::BlockPass(const BlockShape& shape, int64_t micro_windows, ThreadPool& pool, const std::atomic<bool>* cancel,
+                     ComputeDevice device)
+    : block_(shape, &pool), micro_windows_(micro_windows), pool_(pool), cancel_(cancel) {
+  if (device == ComputeDevice::Cuda) cuda_ = make_cuda_block_pass(shape, micro_windows, cancel);
+}
 
 OutputError BlockPass::run(const BlockWeights<float>& w, const ActivationStore& inputs, int64_t first, int64_t count,
                            ActivationStore* outputs, XtxAccumulator* xtx, BlockLinear linear,
                            const ActivationStore* targets) {
+  if (cuda_) return run_cuda_block_pass(*cuda_, w, inputs, first, count, outputs, xtx, linear, targets);
   const int64_t seqlen = inputs.seqlen();
   const size_t per_window = inputs.window_values();
   const int64_t micro = std::max<int64_t>(1, std::min(micro_windows_, count));

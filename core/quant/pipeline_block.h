@@ -4,14 +4,17 @@
 // linear's XTX, write the outputs, or compare them with the fp targets.
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "core/quant/block_finetuner.h"
 #include "core/quant/block_trainable.h"
+#include "core/quant/compute_device.h"
 
 namespace aqlm {
 
 struct Model;
 class ActivationStore;
+class CudaBlockPass;
 class ThreadPool;
 class XtxAccumulator;
 
@@ -33,7 +36,9 @@ class BlockPass {
  public:
   // micro_windows: windows per forward call (memory grows with it); cancel: checked between
   // micro-batches (throws Cancelled).
-  BlockPass(const BlockShape& shape, int64_t micro_windows, ThreadPool& pool, const std::atomic<bool>* cancel);
+  // device Cuda: the passes run on the GPU (core/quant/pipeline_block_cuda.h); Error without one.
+  BlockPass(const BlockShape& shape, int64_t micro_windows, ThreadPool& pool, const std::atomic<bool>* cancel,
+            ComputeDevice device = ComputeDevice::Cpu);
 
   // Windows [first, first + count) of `inputs`. When xtx is given, adds the input of `linear`
   // to it; when outputs is given, writes the block's outputs there (same window indices); when
@@ -47,6 +52,7 @@ class BlockPass {
   int64_t micro_windows_;
   ThreadPool& pool_;
   const std::atomic<bool>* cancel_;
+  std::shared_ptr<CudaBlockPass> cuda_;
 };
 
 // Windows per forward call so that one call holds about `tokens` tokens (at least 1 window).

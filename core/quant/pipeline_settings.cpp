@@ -46,6 +46,7 @@ void PipelineSettings::validate() const {
   AQLM_CHECK(eval_seqlen >= 0 && eval_seqlen != 1, "quantize: --eval-seqlen ", eval_seqlen, " must be at least 2");
   AQLM_CHECK(std::isfinite(max_ram_gb) && max_ram_gb >= 0, "quantize: --max-ram ", max_ram_gb,
              " GB must not be negative");
+  if (device == ComputeDevice::Cuda) require_cuda_quantization("quantize: --device cuda");
   if (method == PipelineMethod::Aqlm) {
     AQLM_CHECK(aqlm.num_codebooks >= 1 && aqlm.num_codebooks <= 8 && aqlm.nbits >= 4 && aqlm.nbits <= 16 &&
                    (aqlm.group_size == 4 || aqlm.group_size == 8 || aqlm.group_size == 16),
@@ -96,6 +97,7 @@ json PipelineSettings::to_json() const {
               {"finetune_learning_rate", finetune_learning_rate},
               {"finetune_batch", finetune_batch},
               {"finetune_patience", finetune_patience},
+              {"device", compute_device_name(device)},
               {"max_ram_gb", max_ram_gb},
               {"eval_text", eval_text},
               {"eval_seqlen", eval_seqlen}};
@@ -141,6 +143,9 @@ PipelineSettings PipelineSettings::from_json(const json& j) {
   get("finetune_learning_rate", s.finetune_learning_rate);
   get("finetune_batch", s.finetune_batch);
   get("finetune_patience", s.finetune_patience);
+  std::string device = compute_device_name(s.device);
+  get("device", device);
+  s.device = parse_compute_device(device);
   get("max_ram_gb", s.max_ram_gb);
   get("eval_text", s.eval_text);
   get("eval_seqlen", s.eval_seqlen);
@@ -156,6 +161,7 @@ json PipelineSettings::result_settings() const {
          {"seqlen", seqlen},
          {"seed", seed}};
   if (!tokenizer.empty()) j["tokenizer"] = fs::weakly_canonical(tokenizer).string();
+  if (device != ComputeDevice::Cpu) j["device"] = compute_device_name(device);  // GPU rounding differs
   if (method == PipelineMethod::Aqlm) {
     j["config"] = aqlm.name();
     j["beam"] = beam;

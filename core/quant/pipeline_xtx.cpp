@@ -46,6 +46,14 @@ void XtxAccumulator::add(ThreadPool& pool, const float* x, int64_t rows, int64_t
   rows_ += rows;
 }
 
+void XtxAccumulator::add_gram(const std::vector<double>& gram, int64_t rows) {
+  AQLM_CHECK(int64_t(gram.size()) == n_ * n_ && rows >= 0, "XTX: a sum of ", gram.size(), " values over ", rows,
+             " rows for ", n_, " features");
+  for (int64_t i = 0; i < n_; ++i)
+    for (int64_t j = 0; j <= i; ++j) sum_[size_t(i * n_ + j)] += gram[size_t(i * n_ + j)];
+  rows_ += rows;
+}
+
 std::vector<double> XtxAccumulator::mean() const {
   AQLM_CHECK(rows_ > 0, "XTX: no calibration tokens were added");
   std::vector<double> m(sum_.size());

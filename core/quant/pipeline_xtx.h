@@ -18,6 +18,9 @@ class XtxAccumulator {
 
   // Adds x [rows, features] (row-major, row stride `ld`, at least `features`).
   void add(ThreadPool& pool, const float* x, int64_t rows, int64_t ld);
+  // Adds a sum of x x^T over `rows` rows computed elsewhere (the GPU, in double as here):
+  // [features, features] row-major, only its lower triangle (j <= i) read.
+  void add_gram(const std::vector<double>& gram, int64_t rows);
   // sum / rows, symmetric [features, features]; Error when nothing was added.
   std::vector<double> mean() const;
 

@@ -107,7 +107,7 @@ TEST_P(SearchCuda, NearestMatchesTheCpuArithmeticExactly) {
       ASSERT_EQ(got_index[size_t(q)], uint32_t(arg)) << "query " << q << " g " << g << " count " << count;
       ASSERT_EQ(got_score[size_t(q)], best) << "query " << q;
     }
-    if (count >= 64) EXPECT_GT(ties, 0) << "the planted duplicate candidates should produce equal best scores";
+    if (count >= 64 && n >= 100) EXPECT_GT(ties, 0) << "the planted duplicate candidates should produce equal best scores";
   }
 }
 

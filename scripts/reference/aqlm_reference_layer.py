@@ -62,6 +62,8 @@ def main():
     torch.manual_seed(a.seed)
     random.seed(a.seed)
     device = torch.device(a.device)
+    if device.type == "cuda" and device.index is None:  # AQEngine compares it with the weight's device, cuda:N
+        device = torch.device("cuda", torch.cuda.current_device())
     tensors = load_file(a.problem)
     w = tensors["W"].to(device=device, dtype=torch.float32)
     xtx = tensors["XTX"].to(device=device, dtype=torch.float64)
