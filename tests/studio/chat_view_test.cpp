@@ -427,6 +427,48 @@ class ChatViewTest : public QObject {
     QCOMPARE(view.transcript(1)->messageText(1), QString::fromStdString(reply_b));
   }
 
+  void stopInABEndsTheTurnForBothModels() {
+    const auto tiny = std::filesystem::path(AQLM_SOURCE_DIR) / "tests/fixtures/model/tiny_llama.gguf";
+    auto f = make_fixture(QStringLiteral("chat-ab-stop"));
+    ChatView view(*f->context);
+    view.selectModel(QString::fromStdString(stories_->string()));
+    view.selectModelB(QString::fromStdString(tiny.string()));
+    QVERIFY(wait_ready(view, 0) && wait_ready(view, 1));
+    set_sampling(view, 0.0, 5000);
+    int pieces_a = 0, pieces_b = 0;
+    connect(&view, &ChatView::replyPiece, this, [&](int side, const QString&) {
+      if (side == 1) ++pieces_b;
+      if (side == 0 && ++pieces_a == 3) view.stop();
+    });
+    QVERIFY(send_and_wait(view, QStringLiteral("Once upon a time")));
+    QCOMPARE(pieces_b, 0);  // B had not begun: it does not start after a Stop
+    QCOMPARE(view.lastStats(0)->stop_reason, StopReason::Cancelled);
+    QCOMPARE(view.transcript(1)->messageText(1), QString());
+    QCOMPARE(view.transcript(1)->messageFigures(1), QStringLiteral("stopped before it began"));
+    // Both conversations keep the turn (B's reply empty), so the next turn lines up on both sides.
+    const auto conversations = f->context->database().list_conversations();
+    QCOMPARE(conversations.size(), size_t(2));
+    for (const auto& c : conversations) QCOMPARE(messages_of(*f->context, c.id).size(), size_t(2));
+    set_sampling(view, 0.0, 6);
+    QVERIFY(send_and_wait(view, QStringLiteral("The end.")));
+    for (const auto& c : conversations) {
+      const auto messages = messages_of(*f->context, c.id);
+      QCOMPARE(messages.size(), size_t(4));
+      QCOMPARE(messages[2].content, std::string("The end."));
+    }
+    QCOMPARE(view.transcript(1)->messageCount(), 4);
+
+    // Another model for A starts a new conversation; the old one stays in the list.
+    const store::Id old = *view.conversationId();
+    view.setABEnabled(false);
+    QVERIFY(!view.conversationId());  // A/B off: the pair was a conversation of two models
+    QVERIFY(view.openConversation(old));
+    view.selectModel(QString::fromStdString(tiny.string()));
+    QVERIFY(!view.conversationId());
+    QCOMPARE(view.transcript(0)->messageCount(), 0);
+    QCOMPARE(view.findChild<QListWidget*>(QStringLiteral("chatConversations"))->count(), 1);
+  }
+
   void aModelThatFailsToLoadSaysWhyAndTheViewStaysUsable() {
     auto f = make_fixture(QStringLiteral("chat-bad-model"));
     const std::filesystem::path broken = f->data / "broken.gguf";
@@ -470,6 +512,9 @@ class ChatViewTest : public QObject {
     ChatView view(*f->context);
     view.resize(1200, 800);
     view.show();
+    // The first paint (fonts, styles) is start-up cost, not what a load or a reply does to the UI.
+    QVERIFY(QTest::qWaitForWindowExposed(&view));
+    QTest::qWait(50);
     // A 5 ms timer on the UI thread: the longest gap between its ticks is the event loop's latency.
     QElapsedTimer clock;
     clock.start();

@@ -358,7 +358,7 @@ void ChatView::pickModel(int side, const QString& path) {
 
 void ChatView::selectModel(const QString& path) {
   if (busy()) {  // the turn ends first (Stop keeps what was written), then the model changes
-    pending_model_ = path;
+    pending_models_[0] = path;
     stop();
     return;
   }
@@ -366,14 +366,21 @@ void ChatView::selectModel(const QString& path) {
 }
 
 void ChatView::selectModelB(const QString& path) {
+  if (busy()) {
+    pending_models_[1] = path;
+    stop();
+    return;
+  }
   setABEnabled(true);
   pickModel(1, path);
 }
 
 void ChatView::onPickerChanged(int side) {
   // A conversation belongs to the models it was held with: another model starts a new one.
-  const bool has_messages = std::any_of(sides_.begin(), sides_.end(), [](const Side& s) { return s.conversation.has_value(); });
-  if (has_messages && !busy()) newConversation();
+  const Side& s = sides_[size_t(side)];
+  const bool other_model = clean_path(s.picker->currentData().toString()) != clean_path(s.runner->path());
+  const bool has_messages = std::any_of(sides_.begin(), sides_.end(), [](const Side& x) { return x.conversation.has_value(); });
+  if (other_model && has_messages && !busy()) newConversation();
   loadSelected(side);
 }
 
@@ -506,6 +513,7 @@ void ChatView::startTurn(Turn turn) {
   // Every side of a turn samples with the same settings and seed, so A/B differ by model only.
   turn.system_prompt = settings_->systemPrompt().toStdString();
   turn.config = settings_->generationConfig();
+  turn.sampling = settings_->samplingJson();
   setNotice({});
   turn_ = std::move(turn);
   updateButtons();
@@ -583,11 +591,10 @@ void ChatView::stop() {
 void ChatView::endTurn(bool ok) {
   updateButtons();
   Q_EMIT turnFinished(ok);
-  if (pending_model_) {
-    const QString path = *pending_model_;
-    pending_model_.reset();
-    pickModel(0, path);
-  }
+  const auto pending = pending_models_;
+  pending_models_ = {};
+  if (pending[0]) selectModel(*pending[0]);
+  if (pending[1]) selectModelB(*pending[1]);
 }
 
 void ChatView::commitTurn() {
@@ -604,7 +611,7 @@ void ChatView::commitTurn() {
       }
       const std::vector<store::Id> ids = create_chat_conversation(db, turn.user_text, models,
                                                                   QString::fromStdString(turn.system_prompt),
-                                                                  settings_->samplingJson());
+                                                                  turn.sampling);
       for (size_t i = 0; i < turn.sides.size(); ++i) sides_[size_t(turn.sides[i])].conversation = ids[i];
     }
     for (size_t i = 0; i < turn.sides.size(); ++i) {

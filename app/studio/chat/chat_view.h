@@ -16,6 +16,8 @@
 #include <optional>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "app/studio/chat/chat_model_runner.h"
 #include "app/studio/studio_context.h"
 #include "core/store/records.h"
@@ -93,6 +95,7 @@ class ChatView : public QWidget {
     QString user_text;
     std::string system_prompt;
     GenerationConfig config;
+    nlohmann::json sampling;  // the panel's settings when the turn began, kept with a new conversation
     std::vector<int> sides;  // in the order they reply
     size_t running = 0;      // index into sides
     bool stopped = false;
@@ -150,7 +153,7 @@ class ChatView : public QWidget {
   QPushButton* regenerate_ = nullptr;
   QLabel* notice_ = nullptr;
   std::optional<Turn> turn_;
-  std::optional<QString> pending_model_;  // selectModel during a turn: applied when it ends
+  std::array<std::optional<QString>, kSides> pending_models_;  // selected during a turn: applied when it ends
   bool ab_enabled_ = false;
 };
 
