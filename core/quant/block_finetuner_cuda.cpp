@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
 #include <random>
 
@@ -204,7 +205,10 @@ BlockFinetuneResult finetune_block_cuda(const BlockFinetuneOptions& o, FinetuneB
   const size_t micro_bytes = CudaTrainableBlock::activation_bytes(shape, micro, seqlen) + 4 * 4 * size_t(micro) * per_window;
   cuda::require_device_memory(micro_bytes + (size_t(256) << 20), "block fine-tuning of one micro-batch");
   const size_t window_bytes = size_t(train.count + heldout.count) * per_window * 2 * sizeof(float);
-  const bool cache = window_bytes + micro_bytes + (size_t(1) << 30) < cuda::device_memory().first;
+  // AQLM_CUDA_WINDOW_CACHE_MB caps the cache (the tests set 0 to exercise the streaming path).
+  size_t cache_limit = cuda::device_memory().first;
+  if (const char* cap = std::getenv("AQLM_CUDA_WINDOW_CACHE_MB")) cache_limit = std::min(cache_limit, size_t(std::atoll(cap)) << 20);
+  const bool cache = window_bytes + micro_bytes + (size_t(1) << 30) < cache_limit;
   WindowSource train_src(train, cache), heldout_src(heldout, cache);
 
   // The loss normaliser: the mean square of every training target (one pass, which also checks

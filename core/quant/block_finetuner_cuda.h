@@ -3,7 +3,8 @@
 // options, window order, loss, early stopping and progress, the block's forward/backward on the
 // device (core/quant/block_cuda.h). The calibration windows are copied to GPU memory once when
 // they fit next to the block (planned from cudaMemGetInfo), else streamed from host memory for
-// every micro-batch. The host FinetuneBlock holds the parameters of the last completed step after
+// every micro-batch (the environment variable AQLM_CUDA_WINDOW_CACHE_MB caps that copy; 0 streams
+// always). The host FinetuneBlock holds the parameters of the last completed step after
 // every step (so an Error leaves it as the CPU path does) and the best evaluated ones at the end.
 #include <functional>
 

@@ -146,6 +146,36 @@ INSTANTIATE_TEST_SUITE_P(Shapes, SearchCuda,
                                   "_n" + std::to_string(std::get<2>(i.param));
                          });
 
+// Enough queries that each thread keeps several queries in registers (the path k-means takes on
+// whole layers): the same results as one query per thread.
+TEST(SearchCudaWide, ManyQueriesPerThreadGiveTheSameNearest) {
+  AQLM_REQUIRE_GPU();
+  for (const auto& [g, count, n] : {std::tuple<int, int64_t, int64_t>{8, 4096, 70001}, {16, 4096, 40001}, {4, 300, 600001}}) {
+    const Problem p = make_problem(g, count, n, 4242 + uint64_t(g));
+    OnDevice dev(p);
+    DeviceArray<uint32_t> index(size_t(n), "test");
+    DeviceArray<float> score(size_t(n), "test");
+    index.poison();
+    score.poison();
+    search_nearest_cuda(dev.set, dev.queries.data(), n, index.data(), score.data(), dev.scratch);
+    const auto got_index = index.to_host();
+    const auto got_score = score.to_host();
+    for (int64_t q = 0; q < n; q += (q % 7 == 0 ? 1 : 13)) {  // a spread sample of the queries
+      float best = std::numeric_limits<float>::infinity();
+      int64_t arg = 0;
+      for (int64_t c = 0; c < count; ++c) {
+        const float s = reference_score(p.cand, p.bias, g, c, &p.queries[size_t(q * g)]);
+        if (s < best) {
+          best = s;
+          arg = c;
+        }
+      }
+      ASSERT_EQ(got_index[size_t(q)], uint32_t(arg)) << "query " << q << " g " << g;
+      ASSERT_EQ(got_score[size_t(q)], best) << "query " << q << " g " << g;
+    }
+  }
+}
+
 TEST(SearchCudaErrors, BadArgumentsAreOneLineErrors) {
   AQLM_REQUIRE_GPU();
   const Problem p = make_problem(8, 16, 4, 5);
