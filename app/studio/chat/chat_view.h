@@ -102,6 +102,7 @@ class ChatView : public QWidget {
     std::vector<ChatReplyResult> results;  // per entry of `sides` that finished
   };
 
+  static QString sideName(int side);  // "A", "B"
   QWidget* buildTopBar();
   QWidget* buildConversationList();
   QWidget* buildInputRow();
