@@ -57,8 +57,9 @@ class DenseLinear final : public Linear {
 };
 
 // AQLM weights. Up to kAqlmLutTokens tokens (decode, small batches) run the AQLM kernels of
-// kernels/cpu/aqlm_gemv.h; longer batches (prefill) dequantize a tile of rows to fp32 per
-// thread and multiply it with the dense GEMM, which is compute-bound and far faster there.
+// kernels/cpu/aqlm_gemv.h on a copy of the layer re-laid for them at load (AqlmCpuLayer);
+// longer batches (prefill) dequantize a tile of rows to fp32 per thread and multiply it
+// with the dense GEMM, which is compute-bound and far faster there.
 class AqlmLinear final : public Linear {
  public:
   AqlmLinear(const WeightStore& w, const AqlmQuantConfig& q, const std::string& prefix, int64_t in, int64_t out,
@@ -86,6 +87,7 @@ class AqlmLinear final : public Linear {
                q.in_group_size, "]");
     AQLM_CHECK(w.get(prefix + ".scales").numel() == out, "tensor ", prefix, ".scales has shape ",
                shape_string(w.get(prefix + ".scales").shape), " but the model needs [", out, ", 1, 1, 1]");
+    layer_ = cpu::AqlmCpuLayer(view_, cpu::AqlmKernel::Auto, prefix);
   }
 
   std::string describe() const override {
@@ -96,24 +98,22 @@ class AqlmLinear final : public Linear {
   }
 
   bool small_batch(int64_t n) const { return n <= cpu::kAqlmLutTokens; }
-  int64_t prepare_items(int64_t n) const override {
-    return small_batch(n) && cpu::aqlm_uses_lut(view_) ? view_.groups() : 0;
-  }
-  size_t shared_floats(int64_t n) const override {
-    return small_batch(n) ? cpu::aqlm_gemv_scratch_floats(view_, n) : 0;
-  }
+  int64_t prepare_items(int64_t n) const override { return small_batch(n) ? layer_.table_items() : 0; }
+  size_t shared_floats(int64_t n) const override { return small_batch(n) ? layer_.table_floats(n) : 0; }
   void prepare(const float* x, int64_t n, int64_t ldx, float* shared, int64_t item_begin,
                int64_t item_end) const override {
-    cpu::aqlm_gemv_prepare(view_, x, n, ldx, shared, item_begin, item_end);
+    layer_.build_tables(x, n, ldx, shared, item_begin, item_end);
   }
   size_t scratch_floats(int64_t n) const override {
     return n > cpu::kAqlmLutTokens ? size_t(cpu::kGemmTileRows * in_) : 0;
   }
+  // Whole code vectors of the kernel per work item (64 rows for LutAvx512).
+  int64_t row_granularity(int64_t n) const override { return small_batch(n) ? layer_.row_block() : 64; }
 
   void forward_rows(const float* x, int64_t n, int64_t ldx, const float* shared, float* y, int64_t ldy,
                     int64_t row_begin, int64_t row_end, float* scratch) const override {
     if (small_batch(n)) {
-      cpu::aqlm_gemv_rows(view_, x, n, ldx, shared, y, ldy, row_begin, row_end);
+      layer_.rows(x, n, ldx, shared, y, ldy, row_begin, row_end);
     } else {
       for (int64_t r = row_begin; r < row_end; r += cpu::kGemmTileRows) {
         const int64_t rows = std::min(cpu::kGemmTileRows, row_end - r);
@@ -141,6 +141,7 @@ class AqlmLinear final : public Linear {
   AqlmView view_;
   std::vector<float> bias_;
   std::vector<uint16_t> codebooks_f16_, scales_f16_;
+  cpu::AqlmCpuLayer layer_;  // after the fp16 copies it may point into
 };
 
 }  // namespace
