@@ -96,7 +96,7 @@ ElementType element_of(DType t) {
 struct GpuPart {
   int64_t in = 0, out = 0;
   const void* dense = nullptr;  // [out, in] of the activation type
-  AqlmView aqlm{};              // device pointers when aqlm.codes is set
+  const cuda::AqlmCudaPlan* aqlm = nullptr;  // an AQLM layer prepared for the CUDA kernels
 };
 struct Projection {
   std::vector<GpuPart> parts;
@@ -142,7 +142,7 @@ class CudaEngine final : public Engine {
   const float* upload_norm(const std::string& name);
   Projection load_projection(const std::vector<LinearSource>& parts);
   void upload_dense_rows(const LinearSource& s, void* dst);
-  AqlmView upload_aqlm(const LinearSource& s);
+  const cuda::AqlmCudaPlan* upload_aqlm(const LinearSource& s);
 
   const Model& model_;
   const ModelConfig& config_;
@@ -157,6 +157,7 @@ class CudaEngine final : public Engine {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::Blas> blas_;
   std::vector<DeviceMemory> memory_;
+  std::vector<std::unique_ptr<cuda::AqlmCudaPlan>> aqlm_layers_;
   DeviceMemory staging_;
 
   const void* embed_ = nullptr;
@@ -247,7 +248,7 @@ CudaEngine::CudaEngine(const Model& model, const EngineOptions&, const CudaEngin
   for (const GpuBlock& b : blocks_) projections.insert(projections.end(), {&b.qkv, &b.o, &b.gate_up, &b.down});
   for (const Projection* p : projections)
     for (const GpuPart& part : p->parts)
-      if (part.aqlm.codes) {
+      if (part.aqlm) {
         max_aqlm_out = std::max(max_aqlm_out, size_t(part.out));
         max_aqlm_matrix = std::max(max_aqlm_matrix, size_t(part.out * part.in));
       }
@@ -351,21 +352,12 @@ void CudaEngine::upload_dense_rows(const LinearSource& s, void* dst) {
   cuda::check(cudaStreamSynchronize(stream_), "uploading weights");  // `dense` dies here
 }
 
-AqlmView CudaEngine::upload_aqlm(const LinearSource& s) {
+// Codes re-laid out for the kernels once, here (aqlm::cuda::prepare).
+const cuda::AqlmCudaPlan* CudaEngine::upload_aqlm(const LinearSource& s) {
   std::vector<uint16_t> cb, sc;
-  AqlmView v = host_aqlm_view(weights_, *config_.aqlm, s, cb, sc);
-  void* codes = alloc(v.codes_size_bytes(), "AQLM codes");
-  void* codebooks = alloc(v.codebooks_size_bytes(), "AQLM codebooks");
-  void* scales = alloc(v.scales_size_bytes(), "AQLM scales");
-  cuda::check(cudaMemcpy(codes, v.codes, v.codes_size_bytes(), cudaMemcpyHostToDevice), "uploading AQLM codes");
-  cuda::check(cudaMemcpy(codebooks, v.codebooks, v.codebooks_size_bytes(), cudaMemcpyHostToDevice),
-              "uploading AQLM codebooks");
-  cuda::check(cudaMemcpy(scales, v.scales, v.scales_size_bytes(), cudaMemcpyHostToDevice), "uploading AQLM scales");
-  v.codes = codes;
-  v.codebooks = static_cast<const uint16_t*>(codebooks);
-  v.scales = static_cast<const uint16_t*>(scales);
-  cuda::check_cuda_aqlm_view(v, s.prefix.c_str());
-  return v;
+  const AqlmView v = host_aqlm_view(weights_, *config_.aqlm, s, cb, sc);
+  aqlm_layers_.push_back(std::make_unique<cuda::AqlmCudaPlan>(cuda::prepare(v, cuda::Memory::Host, s.prefix.c_str())));
+  return aqlm_layers_.back().get();
 }
 
 Projection CudaEngine::load_projection(const std::vector<LinearSource>& parts) {
@@ -385,7 +377,7 @@ Projection CudaEngine::load_projection(const std::vector<LinearSource>& parts) {
     p.offsets = {0};
   } else {
     for (const LinearSource& s : parts) {
-      GpuPart part{s.in, s.out, nullptr, {}};
+      GpuPart part{s.in, s.out, nullptr, nullptr};
       if (s.aqlm_kernel) {
         part.aqlm = upload_aqlm(s);
       } else {
@@ -593,13 +585,13 @@ void CudaEngine::run_projection(const Projection& p, const void* x, int n, void*
     if (part.dense) {
       blas_->linear(part.dense, part.out, part.in, x, part.in, n, out, ldy, act_);
     } else if (n > kAqlmKernelTokens) {
-      cuda::aqlm_dequantize(part.aqlm, dequant_, act_, stream_);
+      cuda::aqlm_dequantize(*part.aqlm, dequant_, act_, stream_);
       blas_->linear(dequant_, part.out, part.in, x, part.in, n, out, ldy, act_);
     } else if (n == 1 || ldy == part.out) {
-      cuda::aqlm_gemv(part.aqlm, x, out, n, act_, n == 1 ? gemv_ws_one_ : gemv_ws_batch_, stream_);
+      cuda::aqlm_gemv(*part.aqlm, x, out, n, act_, n == 1 ? gemv_ws_one_ : gemv_ws_batch_, stream_);
     } else {
       // The kernel writes contiguous rows: through a scratch, then into the strided output.
-      cuda::aqlm_gemv(part.aqlm, x, aqlm_out_, n, act_, gemv_ws_batch_, stream_);
+      cuda::aqlm_gemv(*part.aqlm, x, aqlm_out_, n, act_, gemv_ws_batch_, stream_);
       cuda::check(cudaMemcpy2DAsync(out, size_t(ldy) * 2, aqlm_out_, size_t(part.out) * 2, size_t(part.out) * 2,
                                     size_t(n), cudaMemcpyDeviceToDevice, stream_),
                   "gathering AQLM outputs");

@@ -52,8 +52,16 @@ LinearSource describe_linear(const WeightStore& w, const ModelConfig& c, const s
     const TensorView& codes = w.get(prefix + ".codes");
     s.aqlm = true;
     s.aqlm_kernel = cuda_kernels_take(*c.aqlm, int(dtype_size(codes.dtype)), in, out);
-    s.aqlm_bytes = codes.nbytes() + size_t(c.aqlm->num_codebooks) * (size_t(1) << c.aqlm->nbits_per_codebook) *
-                                        size_t(c.aqlm->in_group_size) * 2 + size_t(out) * 2;
+    if (s.aqlm_kernel) {  // as prepared for the kernels (codes re-laid out and padded)
+      AqlmView shape;
+      shape.out = out;
+      shape.in = in;
+      shape.num_codebooks = c.aqlm->num_codebooks;
+      shape.nbits = c.aqlm->nbits_per_codebook;
+      shape.group_size = c.aqlm->in_group_size;
+      shape.code_bytes = int(dtype_size(codes.dtype));
+      s.aqlm_bytes = cuda::prepared_bytes(shape);
+    }
   } else {
     s.weight = weight_name.empty() ? prefix + ".weight" : weight_name;
     s.tied_embedding = s.weight == "model.embed_tokens.weight";

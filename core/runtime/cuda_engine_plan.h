@@ -33,7 +33,7 @@ struct LinearSource {
   bool aqlm_kernel = false;     // ... and the CUDA AQLM kernels take it (else dequantized to dense once)
   bool has_bias = false;
   bool tied_embedding = false;  // the LM head reading the embedding table
-  size_t aqlm_bytes = 0;        // codes + codebooks + scales on the GPU
+  size_t aqlm_bytes = 0;        // codes + codebooks + scales on the GPU, as cuda::prepare lays them out
   bool dense_on_gpu() const { return !aqlm_kernel; }
 };
 

@@ -1,0 +1,19 @@
+// Instances of the lookup-table gemv kernel for 1 token (see aqlm_gemv_lut.cuh).
+#include "core/common/error.h"
+#include "kernels/cuda/aqlm_gemv_launch.h"
+#include "kernels/cuda/aqlm_gemv_lut.cuh"
+#include "kernels/cuda/cuda_check.h"
+
+namespace aqlm::cuda::detail {
+
+void launch_lut_t1(int K, int R, const LutParams& p, int grid, size_t smem, cudaStream_t stream) {
+  if (K == 1 && R == 4) return launch_lut_instance<1, 1, 4>(p, grid, smem, stream);
+  if (K == 2 && R == 2) return launch_lut_instance<1, 2, 2>(p, grid, smem, stream);
+  if (K == 2 && R == 4) return launch_lut_instance<1, 2, 4>(p, grid, smem, stream);
+  if (K == 4 && R == 1) return launch_lut_instance<1, 4, 1>(p, grid, smem, stream);
+  if (K == 4 && R == 2) return launch_lut_instance<1, 4, 2>(p, grid, smem, stream);
+  if (K == 8 && R == 1) return launch_lut_instance<1, 8, 1>(p, grid, smem, stream);
+  fail("AQLM gemv: no lookup-table kernel for 1 token, ", K, " slabs per set and ", R, " rows per thread");
+}
+
+}  // namespace aqlm::cuda::detail

@@ -1,0 +1,16 @@
+// Instances of the lookup-table gemv kernel for 4 tokens (see aqlm_gemv_lut.cuh).
+#include "core/common/error.h"
+#include "kernels/cuda/aqlm_gemv_launch.h"
+#include "kernels/cuda/aqlm_gemv_lut.cuh"
+#include "kernels/cuda/cuda_check.h"
+
+namespace aqlm::cuda::detail {
+
+void launch_lut_t4(int K, int R, const LutParams& p, int grid, size_t smem, cudaStream_t stream) {
+  if (K == 1 && R == 4) return launch_lut_instance<4, 1, 4>(p, grid, smem, stream);
+  if (K == 2 && R == 2) return launch_lut_instance<4, 2, 2>(p, grid, smem, stream);
+  if (K == 2 && R == 4) return launch_lut_instance<4, 2, 4>(p, grid, smem, stream);
+  fail("AQLM gemv: no lookup-table kernel for 4 tokens, ", K, " slabs per set and ", R, " rows per thread");
+}
+
+}  // namespace aqlm::cuda::detail
