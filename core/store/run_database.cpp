@@ -129,6 +129,12 @@ int RunDatabase::schema_version() { return store::schema_version(*connection_); 
 
 void RunDatabase::check_integrity() { require_intact(*connection_, "integrity_check"); }
 
+std::int64_t RunDatabase::data_version() {
+  auto query = connection_->query("PRAGMA data_version");
+  query->step("reading the data version");
+  return query->integer(0);
+}
+
 void RunDatabase::require_row(std::string_view table, std::string_view what, Id id) {
   auto query = connection_->query(str("SELECT 1 FROM ", table, " WHERE id = ?1"));
   query->bind(1, id);

@@ -52,6 +52,10 @@ class RunDatabase {
   int schema_version();
   // The full PRAGMA integrity_check (slow on a big file); throws CorruptDatabaseError.
   void check_integrity();
+  // SQLite's PRAGMA data_version: it changes when another connection (another thread, or
+  // aqlm-cli quantize --db in another process) commits, and not for this connection's own
+  // commits. Cheap (no table is read): the studio polls it to notice runs written elsewhere.
+  std::int64_t data_version();
 
   // -------------------------------------------------------------- models
   // Adds a model, or refreshes the row with the same path (keeping its id and added time).

@@ -8,6 +8,7 @@
 
 #include "core/jobs/cancelled.h"
 #include "core/jobs/job.h"
+#include "core/store/artifact_checksum.h"
 #include "core/store/run_database.h"
 #include "core/store/run_database_sink.h"
 #include "tests/quant/pipeline_test_util.h"
@@ -100,6 +101,17 @@ TEST_F(DatabaseSink, RecordsTheRunAsThePipelineReportsIt) {
   EXPECT_EQ(evals[0].run_id, run);
   EXPECT_EQ(evals[0].dataset, "stories260K_calibration");
   EXPECT_DOUBLE_EQ(evals[0].perplexity, r.evaluation->perplexity);
+
+  // The layer table's loss is the quantizer's last step; its relative error the final one.
+  EXPECT_DOUBLE_EQ(table[2 * 7 + 5].loss, steps.back().loss);
+
+  // The output folder as the run's one artifact, keyed to its weights' SHA-256.
+  const std::vector<store::Artifact> artifacts = db_->artifacts_of_run(run);
+  ASSERT_EQ(artifacts.size(), 1u);
+  EXPECT_EQ(artifacts[0].kind, "hf-aqlm");
+  EXPECT_EQ(artifacts[0].path, fs::absolute(s.out_dir).lexically_normal());
+  EXPECT_EQ(artifacts[0].bytes, r.output_bytes);
+  EXPECT_EQ(artifacts[0].sha256, store::sha256_of_file(fs::path(s.out_dir) / "model.safetensors"));
 }
 
 TEST_F(DatabaseSink, StoppedRunIsPausedAndFailedRunKeepsItsError) {
