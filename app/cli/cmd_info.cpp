@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli/cli_common.h"
+#include "core/runtime/run_memory.h"
 #include "core/text/tokenizer.h"
 
 namespace aqlm::cli {
@@ -18,15 +19,6 @@ struct InfoOptions {
   int context = 0;
 };
 
-// Memory to run the model on the CPU: the weights as loaded, the fp32 KV cache for the
-// context, and the largest activations of a 512-token prefill batch.
-int64_t kv_cache_bytes(const ModelConfig& c, int context) { return int64_t(2) * c.num_layers * context * c.kv_dim() * 4; }
-
-int64_t activation_bytes(const ModelConfig& c, int batch) {
-  const int64_t widest = std::max<int64_t>({c.hidden_size, c.q_dim() + 2 * c.kv_dim(), 2 * int64_t(c.intermediate_size)});
-  return int64_t(batch) * (widest * 3 + c.vocab_size) * 4;
-}
-
 void run_info(const InfoOptions& o) {
   const auto model = load_model_or_fail(o.model);
   const ModelConfig& c = model->config;
@@ -35,8 +27,10 @@ void run_info(const InfoOptions& o) {
   std::map<std::string, int64_t> dtype_counts;
   for (const auto& name : model->weights.names()) dtype_counts[dtype_name(model->weights.get(name).dtype)] += 1;
   const int64_t weight_bytes = int64_t(model->weights.total_bytes());
-  const int64_t kv = kv_cache_bytes(c, context);
-  const int64_t act = activation_bytes(c, 512);
+  // On the CPU: the weights as loaded, the fp32 KV cache and a 512-token prefill batch.
+  const RunMemoryEstimate memory = estimate_run_memory(c, weight_bytes, context, Device::Cpu);
+  const int64_t kv = memory.kv_cache;
+  const int64_t act = memory.activations;
 
   nlohmann::json j;
   j["path"] = model->source_path;
@@ -58,7 +52,7 @@ void run_info(const InfoOptions& o) {
   j["dtypes"] = dtype_counts;
   j["weights_bytes"] = weight_bytes;
   j["memory"] = {{"context", context}, {"weights_bytes", weight_bytes}, {"kv_cache_bytes", kv},
-                 {"activations_bytes", act}, {"total_bytes", weight_bytes + kv + act}};
+                 {"activations_bytes", act}, {"total_bytes", memory.total()}};
   if (c.aqlm) {
     j["quantization"] = {{"method", "aqlm"},
                          {"config", std::to_string(c.aqlm->num_codebooks) + "x" + std::to_string(c.aqlm->nbits_per_codebook) +
@@ -94,7 +88,7 @@ void run_info(const InfoOptions& o) {
   for (const auto& [d, n] : dtype_counts) dtypes += (dtypes.empty() ? "" : ", ") + std::to_string(n) + " " + d;
   std::printf("tensors      %zu (%s), %s as loaded\n", model->weights.size(), dtypes.c_str(), format_bytes(double(weight_bytes)).c_str());
   std::printf("memory       %s to run with a %d-token context (weights %s, KV cache %s, activations %s)\n",
-              format_bytes(double(weight_bytes + kv + act)).c_str(), context, format_bytes(double(weight_bytes)).c_str(),
+              format_bytes(double(memory.total())).c_str(), context, format_bytes(double(weight_bytes)).c_str(),
               format_bytes(double(kv)).c_str(), format_bytes(double(act)).c_str());
   std::printf("chat         %s\n", model->chat_template.empty() ? "no template (ChatML is used)" : "model's own template");
   if (o.tensors) {
