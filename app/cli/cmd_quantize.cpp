@@ -1,6 +1,7 @@
 // aqlm-cli quantize MODEL --out DIR: the block-by-block pipeline (AQLM, GPTQ or RTN) as a Job,
-// with a progress line on stderr, an optional JSON-lines log for the studio, and Ctrl-C that
-// stops at the next step boundary leaving a checkpoint that --resume continues.
+// with a progress line on stderr, an optional JSON-lines log for the studio, an optional record
+// in the run database (--db, so the run appears in the studio), and Ctrl-C that stops at the
+// next step boundary leaving a checkpoint that --resume continues.
 #include <unistd.h>
 
 #include <chrono>
@@ -14,6 +15,14 @@
 #include "core/common/thread_pool.h"
 #include "core/jobs/cancelled.h"
 #include "core/jobs/job.h"
+#include "core/quant/pipeline_output.h"
+
+#ifdef AQLM_HAVE_STORE
+#include "core/model/model.h"
+#include "core/store/model_entry.h"
+#include "core/store/run_database.h"
+#include "core/store/run_database_sink.h"
+#endif
 
 namespace aqlm::cli {
 
@@ -27,6 +36,9 @@ struct QuantizeOptions {
   std::string log_json;
   int threads = 0;
   bool json = false;
+  bool record = false;  // --db given (with or without a file)
+  std::string db;       // empty: RunDatabase::default_path()
+  int64_t run_id = 0;   // --run-id: an existing run to record into (the studio creates it)
 };
 
 Job* g_running_job = nullptr;
@@ -121,6 +133,58 @@ class ProgressPrinter : public ProgressSink {
   std::chrono::steady_clock::time_point last_status_{};
 };
 
+#ifdef AQLM_HAVE_STORE
+// The run --db records into: --run-id's; else, with --resume, the newest unfinished run writing
+// the same folder; else a new run (and a library entry for the model when it has none). Its
+// settings have the shape the studio stores, so the studio can resume it and evaluate its model.
+store::Id database_run(store::RunDatabase& db, const QuantizeOptions& o) {
+  const PipelineSettings& s = o.settings;
+  const std::filesystem::path out = std::filesystem::absolute(s.out_dir).lexically_normal();
+  if (o.run_id > 0) {
+    const std::optional<store::Run> run = db.find_run(o.run_id);
+    AQLM_CHECK(run, db.file().string(), ": run ", o.run_id, " does not exist (--run-id)");
+    AQLM_CHECK(std::filesystem::absolute(run->output_dir).lexically_normal() == out, db.file().string(), ": run ", o.run_id,
+               " writes ", run->output_dir.string(), ", not ", out.string(), " (--run-id)");
+    return o.run_id;
+  }
+  if (s.resume) {
+    std::optional<store::Run> newest;
+    for (const store::RunStatus status : {store::RunStatus::Paused, store::RunStatus::Running, store::RunStatus::Failed,
+                                          store::RunStatus::Cancelled, store::RunStatus::Queued})
+      for (store::Run& run : db.runs_with_status(status))
+        if (std::filesystem::absolute(run.output_dir).lexically_normal() == out && (!newest || run.id > newest->id))
+          newest = std::move(run);
+    if (newest) return newest->id;
+  }
+  const std::filesystem::path model_path = std::filesystem::absolute(s.model).lexically_normal();
+  std::optional<store::Model> model = db.find_model_by_path(model_path);
+  std::optional<double> predicted_bits;
+  store::Id model_id = model ? model->id : 0;
+  if (!model) {  // loaded once here to describe it; the job loads it again
+    const std::unique_ptr<Model> loaded = load_model(s.model, LoadOptions{s.tokenizer, false});
+    model_id = db.add_model(store::describe_model(model_path, *loaded));
+    predicted_bits = plan_bits(loaded->config, s).bits_per_parameter;
+  }
+  // Absolute paths, so the studio can resume the run and find its texts from any folder.
+  PipelineSettings recorded = s;
+  const auto absolute = [](std::string& path) {
+    if (!path.empty()) path = std::filesystem::absolute(path).lexically_normal().string();
+  };
+  for (std::string* path : {&recorded.model, &recorded.out_dir, &recorded.tokenizer, &recorded.checkpoint_dir, &recorded.eval_text})
+    absolute(*path);
+  for (std::string& file : recorded.calibration_files) absolute(file);
+  store::RunRequest request;
+  request.model_id = model_id;
+  request.method = store::parse_quant_method(pipeline_method_name(s.method));
+  request.config = method_config_name(s);
+  request.settings = {{"pipeline", recorded.to_json()}, {"device", o.device}, {"threads", o.threads}};
+  request.output_dir = out;
+  request.checkpoint_dir = s.resolved_checkpoint_dir();
+  request.bits_predicted = predicted_bits;
+  return db.create_run(request);
+}
+#endif
+
 nlohmann::json result_json(const PipelineResult& r) {
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : r.layers)
@@ -159,6 +223,15 @@ void run_quantize(QuantizeOptions& o) {
   Job job(s);
   job.add_sink(std::make_shared<ProgressPrinter>());
   if (!o.log_json.empty()) job.add_sink(std::make_shared<JsonLinesSink>(o.log_json));
+#ifdef AQLM_HAVE_STORE
+  std::optional<store::RunDatabase> db;  // outlives the job and its sink
+  if (o.record) {
+    db.emplace(store::RunDatabase::open(o.db.empty() ? store::RunDatabase::default_path() : std::filesystem::path(o.db)));
+    const store::Id run_id = database_run(*db, o);
+    std::fprintf(stderr, "aqlm-cli: recording run %lld in %s\n", static_cast<long long>(run_id), db->file().c_str());
+    job.add_sink(std::make_shared<store::RunDatabaseSink>(*db, run_id, method_config_name(s)));
+  }
+#endif
   g_running_job = &job;
   std::signal(SIGINT, on_sigint);
   // Past a file-size limit a write should fail (and the half-written output be removed)
@@ -236,8 +309,24 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--eval-text", s.eval_text, "measure the result's perplexity on this text");
   cmd->add_option("--eval-seqlen", s.eval_seqlen, "evaluation window (default: --seqlen)");
   cmd->add_option("--log-json", o->log_json, "write every progress event to FILE as JSON lines");
+#ifdef AQLM_HAVE_STORE
+  CLI::Option* db = cmd->add_option("--db", o->db,
+                                    "record the run in the studio's run database, so it appears in the studio: FILE, or "
+                                    "without a value " + store::RunDatabase::default_path().string() +
+                                        " (write --db=FILE before MODEL)")
+                        ->expected(0, 1);
+  cmd->add_option("--run-id", o->run_id, "with --db: record into this existing run (the studio passes the run it created)")
+      ->needs(db);
+#endif
   cmd->add_flag("--json", o->json, "print the result as JSON");
+#ifdef AQLM_HAVE_STORE
+  cmd->callback([o, db] {
+    o->record = db->count() > 0;
+    run_quantize(*o);
+  });
+#else
   cmd->callback([o] { run_quantize(*o); });
+#endif
 }
 
 }  // namespace aqlm::cli
