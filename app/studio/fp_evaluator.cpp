@@ -5,12 +5,12 @@
 
 #include <chrono>
 
-#include "app/studio/run_recorder.h"
 #include "app/studio/run_spec.h"
 #include "core/common/paths.h"
 #include "core/eval/perplexity.h"
 #include "core/model/model.h"
 #include "core/runtime/engine.h"
+#include "core/store/run_database_sink.h"
 
 namespace aqlm::studio {
 
@@ -35,7 +35,7 @@ Outcome evaluate(const std::string& model_path, const std::string& text_path, in
     ppl.seqlen = seqlen;
     const PerplexityResult r = evaluate_perplexity(*engine, *model->tokenizer, read_text_file(text_path), ppl);
     store::EvalResult result;
-    result.dataset = RunRecorder::dataset_name(text_path);
+    result.dataset = store::evaluation_dataset(text_path);
     result.seqlen = r.seqlen;
     result.windows = r.windows;
     result.perplexity = r.ppl;
@@ -68,7 +68,7 @@ bool FpEvaluator::evaluateReferenceFor(store::Id run_id) {
   const std::string text = spec.pipeline.eval_text;
   if (text.empty()) return false;
   const int seqlen = int(spec.pipeline.eval_seqlen > 0 ? spec.pipeline.eval_seqlen : spec.pipeline.seqlen);
-  const std::string dataset = RunRecorder::dataset_name(text);
+  const std::string dataset = store::evaluation_dataset(text);
   for (const store::Evaluation& e : db.evaluations_of_model(model->id))
     if (!e.run_id && e.dataset == dataset && e.seqlen == seqlen) return false;
   const QString key = QStringLiteral("%1|%2|%3").arg(model->id).arg(QString::fromStdString(dataset)).arg(seqlen);

@@ -247,7 +247,7 @@ void ModelLibraryView::showDetails() {
   if (const auto d = description(path)) {
     row(tr("Layers"), tr("%1 blocks, hidden %2, FFN %3").arg(d->config.num_layers).arg(d->config.hidden_size).arg(d->config.intermediate_size));
     row(tr("Memory to run"), tr("%1 (CPU, %2-token context)").arg(format_bytes(double(d->memory_bytes)))
-                                 .arg(std::min(d->config.max_position_embeddings, 4096)));
+                                 .arg(d->memory_context));
   } else if (!std::filesystem::exists(model->path)) {
     row(tr("Status"), tr("the file is gone; remove it or put it back"));
   } else {

@@ -1,8 +1,8 @@
 #include "app/studio/run_controller.h"
 
 #include <QCoreApplication>
-#include <QDir>
 #include <QElapsedTimer>
+#include <QTextStream>
 
 #include <csignal>
 
@@ -11,10 +11,17 @@
 
 namespace aqlm::studio {
 
+namespace {
+
+std::filesystem::path attempt_file(const std::filesystem::path& log_dir, int attempt, const char* extension) {
+  return log_dir / ("attempt-" + std::to_string(attempt) + extension);
+}
+
+}  // namespace
+
 RunController::RunController(StudioContext& context, QObject* parent) : QObject(parent), context_(context) {
   qRegisterMetaType<aqlm::ProgressEvent>();
   qRegisterMetaType<QVector<aqlm::ProgressEvent>>();
-  qRegisterMetaType<aqlm::studio::StopRequest>();
   qRegisterMetaType<aqlm::store::RunStatus>();
   monitor_thread_.setObjectName(QStringLiteral("run monitor"));
   monitor_thread_.start();
@@ -63,25 +70,31 @@ void RunController::launch(store::Id run_id, bool resume) {
   const std::filesystem::path log_dir = run_log_dir(context_.databasePath(), run_id);
   std::filesystem::create_directories(log_dir);
   int attempt = 1;
-  while (std::filesystem::exists(log_dir / ("attempt-" + std::to_string(attempt) + ".jsonl"))) ++attempt;
-  const QString log_file = QString::fromStdString((log_dir / ("attempt-" + std::to_string(attempt) + ".jsonl")).string());
+  while (std::filesystem::exists(attempt_file(log_dir, attempt, ".jsonl"))) ++attempt;
+  const QString log_file = QString::fromStdString(attempt_file(log_dir, attempt, ".jsonl").string());
+  output_log_.setFileName(QString::fromStdString(attempt_file(log_dir, attempt, ".log").string()));
+  if (!output_log_.open(QIODevice::WriteOnly | QIODevice::Text))
+    context_.warn(tr("run %1: the child's output is not kept: %2").arg(run_id).arg(output_log_.errorString()));
 
   db.set_run_status(run_id, store::RunStatus::Running);
   active_ = run_id;
   request_ = StopRequest::None;
+  exit_code_ = 0;
+  crashed_ = false;
   stderr_tail_.clear();
   stderr_partial_.clear();
 
-  monitor_ = new RunMonitor(context_.databasePath(), run_id, run->config, log_file);
+  monitor_ = new RunMonitor(run_id, log_file);
   monitor_->moveToThread(&monitor_thread_);
   connect(monitor_, &RunMonitor::events, this, &RunController::events);
-  connect(monitor_, &RunMonitor::ended, this, &RunController::onMonitorEnded);
+  connect(monitor_, &RunMonitor::drained, this, &RunController::onDrained);
   connect(monitor_, &RunMonitor::problem, this, [this](const QString& message) { context_.warn(message); });
   QMetaObject::invokeMethod(monitor_, &RunMonitor::start, Qt::QueuedConnection);
 
   process_ = new QProcess(this);
   process_->setProgram(cli);
-  process_->setArguments(quantize_arguments(spec, log_file, resume || run->started.has_value()));
+  process_->setArguments(quantize_arguments(spec, log_file, QString::fromStdString(context_.databasePath().string()), run_id,
+                                            resume || run->started.has_value()));
   process_->setProcessChannelMode(QProcess::SeparateChannels);
   connect(process_, &QProcess::readyReadStandardError, this, &RunController::readStderr);
   connect(process_, &QProcess::finished, this, &RunController::onProcessFinished);
@@ -98,13 +111,18 @@ void RunController::launch(store::Id run_id, bool resume) {
 void RunController::readStderr() {
   if (!process_) return;
   stderr_partial_ += QString::fromUtf8(process_->readAllStandardError());
-  // Progress lines on a pipe are whole lines; keep the last few for the failure message.
+  // On a pipe the CLI writes whole lines (a line per finished layer and block, messages,
+  // errors); keep the last few for the failure message.
   qsizetype newline;
   while ((newline = stderr_partial_.indexOf('\n')) >= 0) {
     const QString line = stderr_partial_.left(newline);
     stderr_partial_.remove(0, newline + 1);
     stderr_tail_ += line + '\n';
     if (stderr_tail_.size() > 4000) stderr_tail_ = stderr_tail_.right(2000);
+    if (output_log_.isOpen()) {
+      output_log_.write(line.toUtf8() + '\n');
+      output_log_.flush();
+    }
     if (active_) Q_EMIT outputLine(*active_, line);
   }
 }
@@ -122,26 +140,67 @@ void RunController::pause() {
 
 void RunController::cancel() {
   if (!active_) return;
+  const bool interrupted = request_ != StopRequest::None;
   request_ = StopRequest::Cancel;
   context_.info(QStringLiteral("run %1: cancelling").arg(*active_));
-  sendInterrupt();
+  if (!interrupted) sendInterrupt();
 }
 
 void RunController::onProcessFinished(int exit_code, QProcess::ExitStatus status) {
   if (!monitor_ || !process_) return;
   readStderr();
-  if (!stderr_partial_.isEmpty()) stderr_tail_ += stderr_partial_;
-  const bool crashed = status == QProcess::CrashExit;
-  QMetaObject::invokeMethod(monitor_, "processEnded", Qt::QueuedConnection, Q_ARG(int, exit_code), Q_ARG(bool, crashed),
-                            Q_ARG(aqlm::studio::StopRequest, request_), Q_ARG(QString, stderr_tail_));
+  if (!stderr_partial_.isEmpty()) {
+    stderr_tail_ += stderr_partial_;
+    if (output_log_.isOpen()) output_log_.write(stderr_partial_.toUtf8());
+    if (active_) Q_EMIT outputLine(*active_, stderr_partial_);
+    stderr_partial_.clear();
+  }
+  output_log_.close();
+  exit_code_ = exit_code;
+  crashed_ = status == QProcess::CrashExit;
+  QMetaObject::invokeMethod(monitor_, &RunMonitor::finish, Qt::QueuedConnection);
   process_->deleteLater();
   process_ = nullptr;
 }
 
-void RunController::onMonitorEnded(qint64 run_id, store::RunStatus status, const QString& message) {
+std::pair<store::RunStatus, QString> RunController::settle(store::Id run_id) {
+  store::RunDatabase& db = context_.database();
+  const std::optional<store::Run> run = db.find_run(run_id);
+  if (!run) return {store::RunStatus::Failed, tr("the run was removed from the database while it ran")};
+  const store::RunStatus recorded = run->status;
+  if (recorded == store::RunStatus::Finished) return {recorded, QString()};
+  // The child marks a stopped run paused; the user may have asked to cancel it instead.
+  if (request_ == StopRequest::Cancel) {
+    if (!store::is_over(recorded)) db.set_run_status(run_id, store::RunStatus::Cancelled);
+    return {store::RunStatus::Cancelled, QString()};
+  }
+  if (recorded == store::RunStatus::Failed) return {recorded, QString::fromStdString(run->error_message)};
+  if (recorded == store::RunStatus::Paused) return {recorded, QString()};
+  if (request_ == StopRequest::Pause && (crashed_ || exit_code_ == 130)) {  // stopped before it could say so
+    db.set_run_status(run_id, store::RunStatus::Paused);
+    return {store::RunStatus::Paused, QString()};
+  }
+  // Still "running": the child failed before its job started (bad settings, an unreadable
+  // database) or was killed. Its last error line says why.
+  QString message = stderr_tail_.trimmed().section('\n', -1).remove(QStringLiteral("aqlm-cli: error: "));
+  if (message.isEmpty())
+    message = crashed_ ? tr("aqlm-cli stopped unexpectedly (it crashed or was killed)")
+                       : tr("aqlm-cli ended with exit code %1 without recording how the run ended").arg(exit_code_);
+  db.set_run_status(run_id, store::RunStatus::Failed, message.toStdString());
+  return {store::RunStatus::Failed, message};
+}
+
+void RunController::onDrained(qint64 run_id) {
   if (monitor_) {
     monitor_->deleteLater();
     monitor_ = nullptr;
+  }
+  store::RunStatus status = store::RunStatus::Failed;
+  QString message;
+  try {
+    std::tie(status, message) = settle(run_id);
+  } catch (const Error& error) {
+    message = QString::fromStdString(error.what());
   }
   active_.reset();
   request_ = StopRequest::None;
@@ -173,8 +232,8 @@ void RunController::shutdown(int timeout_ms) {
       process_->waitForFinished(5000);
     }
   }
-  // The monitor records the end on its thread and queues ended() to this object: deliver it
-  // here, since the window (and its event loop) is going away.
+  // The monitor reads the rest of the log on its thread and queues drained() to this object:
+  // deliver it here, since the window (and its event loop) is going away.
   QElapsedTimer waited;
   waited.start();
   while (active_ && waited.elapsed() < 10000) {
@@ -182,6 +241,20 @@ void RunController::shutdown(int timeout_ms) {
     if (active_) QThread::msleep(5);
   }
   shutting_down_ = false;
+}
+
+QStringList stored_run_output(const std::filesystem::path& database_path, store::Id run_id, int max_lines) {
+  const std::filesystem::path log_dir = run_log_dir(database_path, run_id);
+  QStringList lines;
+  for (int attempt = 1; std::filesystem::exists(attempt_file(log_dir, attempt, ".jsonl")); ++attempt) {
+    QFile file(QString::fromStdString(attempt_file(log_dir, attempt, ".log").string()));
+    if (!file.open(QIODevice::ReadOnly | QIODevice::Text)) continue;
+    if (attempt > 1) lines << QObject::tr("— attempt %1 —").arg(attempt);
+    QTextStream in(&file);
+    while (!in.atEnd()) lines << in.readLine();
+  }
+  if (lines.size() > max_lines) lines = lines.mid(lines.size() - max_lines);
+  return lines;
 }
 
 }  // namespace aqlm::studio

@@ -14,7 +14,6 @@
 
 #include "app/studio/plot.h"
 
-#include "app/studio/run_recorder.h"
 #include "app/studio/run_spec.h"
 
 namespace aqlm::studio {
@@ -198,7 +197,12 @@ void RunDashboard::showRun(store::Id run_id) {
     progress_->setValue(0);
     eta_->setText(store::name(run->status));
   }
-  if (!same) log_->clear();
+  if (!same) {  // the child's output so far (all attempts); live lines follow through outputLine
+    log_->clear();
+    const QStringList lines = stored_run_output(context_.databasePath(), run_id);
+    if (!lines.isEmpty()) log_->setPlainText(lines.join('\n'));
+    log_->moveCursor(QTextCursor::End);
+  }
   replotLosses();
   reloadPerplexity();
   updateButtons();

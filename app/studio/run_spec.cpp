@@ -32,7 +32,8 @@ store::QuantMethod RunSpec::method() const {
 
 std::string RunSpec::config_name() const { return method_config_name(pipeline); }
 
-QStringList quantize_arguments(const RunSpec& spec, const QString& log_json, bool resume) {
+QStringList quantize_arguments(const RunSpec& spec, const QString& log_json, const QString& database, store::Id run_id,
+                               bool resume) {
   const PipelineSettings& s = spec.pipeline;
   auto q = [](const std::string& text) { return QString::fromStdString(text); };
   auto n = [](auto value) { return QString::number(value); };
@@ -61,7 +62,7 @@ QStringList quantize_arguments(const RunSpec& spec, const QString& log_json, boo
   if (s.overwrite) args << "--overwrite";
   args << "--device" << (spec.device.startsWith("cuda") ? QStringLiteral("cuda") : QStringLiteral("cpu"));
   if (spec.threads > 0) args << "--threads" << n(spec.threads);
-  args << "--log-json" << log_json;
+  args << "--log-json" << log_json << "--db=" + database << "--run-id" << n(qlonglong(run_id));
   if (resume) args << "--resume";
   return args;
 }

@@ -25,9 +25,10 @@ struct RunSpec {
   std::string config_name() const;  // "2x8g8", "w2g64"
 };
 
-// aqlm-cli arguments (after the program) for an attempt of the run: `log_json` receives the
-// events; `resume` continues from the checkpoint.
-QStringList quantize_arguments(const RunSpec& spec, const QString& log_json, bool resume);
+// aqlm-cli arguments (after the program) for an attempt of run `run_id`: `log_json` receives the
+// events, `database` the run's rows (--db ... --run-id); `resume` continues from the checkpoint.
+QStringList quantize_arguments(const RunSpec& spec, const QString& log_json, const QString& database, store::Id run_id,
+                               bool resume);
 
 // The studio's folder for a run's logs: app data/runs/<id>.
 std::filesystem::path run_log_dir(const std::filesystem::path& database_path, store::Id run_id);

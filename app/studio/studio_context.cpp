@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/common/error.h"
 #include "core/common/paths.h"
 
 namespace aqlm::studio {
@@ -34,9 +35,40 @@ StudioContext::StudioContext(store::RunDatabase database, QObject* parent)
     QMessageBox::critical(nullptr, title, message);
   };
   refreshChatModels();
+  data_version_ = database_.data_version();
+  fingerprint_ = database_fingerprint();
+  external_changes_.setInterval(1000);
+  connect(&external_changes_, &QTimer::timeout, this, &StudioContext::checkForExternalChanges);
+  external_changes_.start();
 }
 
 StudioContext::~StudioContext() = default;
+
+std::string StudioContext::database_fingerprint() {
+  std::string print;
+  for (const store::ModelSummary& model : database_.list_models()) {
+    print += str("m", model.id, ":", model.run_count, ";");
+    for (const store::RunSummary& run : database_.runs_of_model(model.id))
+      print += str("r", run.id, ":", store::name(run.status), ":", run.latest_evaluations.size(), ";");
+  }
+  return print;
+}
+
+void StudioContext::checkForExternalChanges() {
+  try {
+    const std::int64_t version = database_.data_version();
+    if (version == data_version_) return;
+    data_version_ = version;
+    std::string print = database_fingerprint();
+    if (print == fingerprint_) return;
+    fingerprint_ = std::move(print);
+  } catch (const Error& error) {
+    log(LogLevel::Warning, QString::fromStdString(error.what()));
+    return;
+  }
+  refreshChatModels();
+  Q_EMIT databaseChanged();
+}
 
 QString StudioContext::settingsFile() const { return to_qstring(database_path_.parent_path() / "studio.ini"); }
 
@@ -102,6 +134,11 @@ void StudioContext::refreshChatModels() {
 }
 
 void StudioContext::notifyDatabaseChanged() {
+  try {
+    fingerprint_ = database_fingerprint();
+  } catch (const Error&) {
+    fingerprint_.clear();  // compared again at the next check
+  }
   refreshChatModels();
   Q_EMIT databaseChanged();
 }

@@ -10,6 +10,7 @@
 // own store::RunDatabase on databasePath() and talk to views through queued signals.
 #include <QObject>
 #include <QString>
+#include <QTimer>
 #include <QVector>
 
 #include <filesystem>
@@ -62,6 +63,11 @@ class StudioContext : public QObject {
   // A view changed the database (model added or removed, run finished, evaluation made):
   // refreshes the chat models and emits databaseChanged so other views reload.
   void notifyDatabaseChanged();
+  // Another process (aqlm-cli quantize --db, a studio run's child) or thread committed: when
+  // models, runs, run statuses or evaluations differ from what the views last showed, the same
+  // as notifyDatabaseChanged. A timer calls it every second; cheap when nothing changed (one
+  // PRAGMA data_version).
+  void checkForExternalChanges();
 
   StudioSettings settings() const { return settings_; }
   void setSettings(const StudioSettings& settings);  // saves; emits settingsChanged when it differs
@@ -86,8 +92,12 @@ class StudioContext : public QObject {
 
  private:
   StudioSettings load_settings() const;
+  std::string database_fingerprint();
 
   store::RunDatabase database_;
+  QTimer external_changes_;
+  std::int64_t data_version_ = 0;
+  std::string fingerprint_;
   std::filesystem::path database_path_;
   QVector<ChatModel> chat_models_;
   StudioSettings settings_;

@@ -5,7 +5,6 @@
 #include <QRadioButton>
 #include <QVBoxLayout>
 
-#include "app/studio/run_recorder.h"
 #include "app/studio/system_monitor.h"
 #include "app/studio/wizard_pages.h"
 
