@@ -97,14 +97,9 @@ MainWindow::~MainWindow() { controller_->shutdown(); }
 
 void MainWindow::buildMenus() {
   QMenu* file = menuBar()->addMenu(tr("&File"));
-  file->addAction(tr("Add model &file…"), QKeySequence::Open, this, [this] {
-    library_->findChild<QWidget*>(QStringLiteral("addModelFile"))->metaObject()->invokeMethod(
-        library_->findChild<QWidget*>(QStringLiteral("addModelFile")), "click");
-  });
-  file->addAction(tr("Add model f&older…"), QKeySequence(tr("Ctrl+Shift+O")), this, [this] {
-    library_->findChild<QWidget*>(QStringLiteral("addModelFolder"))->metaObject()->invokeMethod(
-        library_->findChild<QWidget*>(QStringLiteral("addModelFolder")), "click");
-  });
+  file->addAction(tr("Add model &file…"), QKeySequence::Open, library_, &ModelLibraryView::chooseModelFile);
+  file->addAction(tr("Add model f&older…"), QKeySequence(tr("Ctrl+Shift+O")), library_, &ModelLibraryView::chooseModelFolder);
+  file->addAction(tr("&Remove selected model…"), QKeySequence(tr("Ctrl+Shift+Del")), library_, &ModelLibraryView::removeSelected);
   file->addAction(tr("&New compression…"), QKeySequence::New, this, &MainWindow::openWizard);
   file->addSeparator();
   file->addAction(tr("&Settings…"), QKeySequence(tr("Ctrl+,")), this, &MainWindow::openSettings);

@@ -59,16 +59,8 @@ ModelLibraryView::ModelLibraryView(StudioContext& context, QWidget* parent) : QW
   add_folder->setObjectName(QStringLiteral("addModelFolder"));
   auto* remove = new QPushButton(tr("Remove"));
   remove->setObjectName(QStringLiteral("removeModel"));
-  connect(add_file, &QPushButton::clicked, this, [this] {
-    const QString file = QFileDialog::getOpenFileName(this, tr("Add a model file"), context_.settings().modelsFolder,
-                                                      tr("Models (*.gguf *.bin);;All files (*)"));
-    if (!file.isEmpty()) addModel(file);
-  });
-  connect(add_folder, &QPushButton::clicked, this, [this] {
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Add a Hugging Face or AQLM model folder"),
-                                                          context_.settings().modelsFolder);
-    if (!dir.isEmpty()) addModel(dir);
-  });
+  connect(add_file, &QPushButton::clicked, this, &ModelLibraryView::chooseModelFile);
+  connect(add_folder, &QPushButton::clicked, this, &ModelLibraryView::chooseModelFolder);
   connect(remove, &QPushButton::clicked, this, &ModelLibraryView::removeSelected);
   connect(tree_, &QTreeWidget::currentItemChanged, this, [this] {
     showDetails();
@@ -260,6 +252,18 @@ void ModelLibraryView::showDetails() {
   details_->setText(html + QStringLiteral("</table>"));
 }
 
+void ModelLibraryView::chooseModelFile() {
+  const QString file = QFileDialog::getOpenFileName(this, tr("Add a model file"), context_.settings().modelsFolder,
+                                                    tr("Models (*.gguf *.bin);;All files (*)"));
+  if (!file.isEmpty()) addModel(file);
+}
+
+void ModelLibraryView::chooseModelFolder() {
+  const QString dir = QFileDialog::getExistingDirectory(this, tr("Add a Hugging Face or AQLM model folder"),
+                                                        context_.settings().modelsFolder);
+  if (!dir.isEmpty()) addModel(dir);
+}
+
 void ModelLibraryView::removeSelected() {
   QTreeWidgetItem* item = tree_->currentItem();
   if (!item) return;
@@ -269,6 +273,15 @@ void ModelLibraryView::removeSelected() {
     return;
   }
   if (const auto id = selectedModel()) {
+    const auto model = context_.database().find_model(*id);
+    if (!model) return;
+    const std::size_t runs = context_.database().runs_of_model(*id).size();
+    const QString what = runs == 0 ? tr("Remove %1 from the library?")
+                                   : runs == 1 ? tr("Remove %1 from the library, with its run and the run's metrics?")
+                                               : tr("Remove %1 from the library, with its %2 runs and their metrics?").arg("%1").arg(runs);
+    const QString question = what.arg(QString::fromStdString(model->name)) +
+                             tr(" Its files and the runs' output folders stay on disk.");
+    if (!context_.confirm(tr("Remove model"), question)) return;
     context_.database().remove_model(*id);
     context_.info(tr("removed model %1 (its files stay on disk)").arg(*id));
     context_.notifyDatabaseChanged();

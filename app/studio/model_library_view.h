@@ -36,6 +36,12 @@ class ModelLibraryView : public QWidget {
   std::optional<ModelDescription> description(const QString& path) const;
   QStringList unreadableEntries() const;  // "path: reason"
 
+  // The buttons' (and the File menu's) actions: a file or folder dialog, then addModel; and
+  // removing the selected entry after the context's confirm().
+  void chooseModelFile();
+  void chooseModelFolder();
+  void removeSelected();
+
  Q_SIGNALS:
   void modelSelected(qint64 model_id);
   void runActivated(qint64 run_id);  // double-click on a run
@@ -51,7 +57,6 @@ class ModelLibraryView : public QWidget {
   void inspect(const QString& path, bool add_when_done);
   void onInspected(const InspectionResult& result, bool add_when_done);
   void showDetails();
-  void removeSelected();
 
   StudioContext& context_;
   QTreeWidget* tree_;

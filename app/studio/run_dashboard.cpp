@@ -32,15 +32,42 @@ QTableWidgetItem* number_item(double value, char format, int precision) {
   return item;
 }
 
+// Ticks of a logarithmic axis at 1, 2 and 5 times powers of ten (every digit when the range is
+// narrower, only powers of ten when it spans many decades), each labelled once with two
+// significant digits ("0.05", "0.1", "0.2"). QCustomPlot's log ticker puts ticks at powers of
+// ten only and, with a precision that fits whole decades, labels two nearby ticks the same.
+class LogAxisTicker : public QCPAxisTicker {
+ protected:
+  QVector<double> createTickVector(double, const QCPRange& range) override {
+    const double upper = range.upper > 0 ? range.upper : 1.0;
+    const double lower = range.lower > 0 ? range.lower : upper * 1e-3;
+    const int first = int(std::floor(std::log10(lower))), last = int(std::ceil(std::log10(upper)));
+    auto ticks_with = [&](std::initializer_list<int> mantissas, int decade_step) {
+      QVector<double> ticks;
+      for (int k = first; k <= last; ++k)
+        if ((k - first) % decade_step == 0)
+          for (int m : mantissas) {
+            const double tick = m * std::pow(10.0, k);
+            if (tick >= lower * (1 - 1e-9) && tick <= upper * (1 + 1e-9)) ticks << tick;
+          }
+      return ticks;
+    };
+    QVector<double> ticks = ticks_with({1, 2, 5}, 1);
+    if (ticks.size() < 3) ticks = ticks_with({1, 2, 3, 4, 5, 6, 7, 8, 9}, 1);
+    if (ticks.size() > 8) ticks = ticks_with({1}, 1);
+    for (int step = 2; ticks.size() > 8; ++step) ticks = ticks_with({1}, step);
+    return ticks;
+  }
+  QVector<double> createSubTickVector(int, const QVector<double>&) override { return {}; }
+  QString getTickLabel(double tick, const QLocale& locale, QChar, int) override { return locale.toString(tick, 'g', 2); }
+};
+
 void style_axis_rect(QCPAxisRect* rect, const QString& x_label, const QString& y_label, bool log_y) {
   rect->axis(QCPAxis::atBottom)->setLabel(x_label);
   rect->axis(QCPAxis::atLeft)->setLabel(y_label);
   if (log_y) {
     rect->axis(QCPAxis::atLeft)->setScaleType(QCPAxis::stLogarithmic);
-    QSharedPointer<QCPAxisTickerLog> ticker(new QCPAxisTickerLog);
-    rect->axis(QCPAxis::atLeft)->setTicker(ticker);
-    rect->axis(QCPAxis::atLeft)->setNumberFormat(QStringLiteral("eb"));
-    rect->axis(QCPAxis::atLeft)->setNumberPrecision(0);
+    rect->axis(QCPAxis::atLeft)->setTicker(QSharedPointer<QCPAxisTicker>(new LogAxisTicker));
   }
 }
 
@@ -86,7 +113,7 @@ RunDashboard::RunDashboard(StudioContext& context, RunController& controller, QW
   table_->setObjectName(QStringLiteral("layerTable"));
   table_->setHorizontalHeaderLabels({tr("Block"), tr("Layer"), tr("Config"), tr("Loss"), tr("Rel. error"), tr("Seconds")});
   table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-  table_->horizontalHeader()->setStretchLastSection(true);
+  table_->horizontalHeader()->setSectionResizeMode(1, QHeaderView::Stretch);  // the layer's name takes the slack
   table_->verticalHeader()->setVisible(false);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
@@ -108,7 +135,7 @@ RunDashboard::RunDashboard(StudioContext& context, RunController& controller, QW
   ppl_plot_->setObjectName(QStringLiteral("perplexityPlot"));
   ppl_plot_->setMinimumHeight(200);
   ppl_plot_->xAxis->setLabel(tr("blocks quantized"));
-  ppl_plot_->yAxis->setLabel(tr("held-out perplexity (lower is better)"));
+  ppl_plot_->yAxis->setLabel(tr("perplexity (lower is better)"));
   ppl_plot_->legend->setVisible(true);
   ppl_plot_->legend->setFont(QFont(font().family(), 8));
   ppl_plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);

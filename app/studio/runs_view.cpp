@@ -71,6 +71,9 @@ RunsView::RunsView(StudioContext& context, RunController& controller, QWidget* p
   connect(remove_, &QPushButton::clicked, this, [this] {
     const auto id = selectedRun();
     if (!id || controller_.activeRun() == id) return;
+    if (!context_.confirm(tr("Delete run"), tr("Delete run %1 with its metrics and evaluations from the list? "
+                                               "Its output folder stays on disk.").arg(*id)))
+      return;
     context_.database().remove_run(*id);
     context_.info(tr("run %1 removed from the database (its output folder stays on disk)").arg(*id));
     context_.notifyDatabaseChanged();

@@ -34,6 +34,10 @@ StudioContext::StudioContext(store::RunDatabase database, QObject* parent)
   error_reporter_ = [](const QString& title, const QString& message) {
     QMessageBox::critical(nullptr, title, message);
   };
+  confirm_asker_ = [](const QString& title, const QString& question) {
+    return QMessageBox::question(nullptr, title, question, QMessageBox::Yes | QMessageBox::Cancel, QMessageBox::Cancel) ==
+           QMessageBox::Yes;
+  };
   refreshChatModels();
   data_version_ = database_.data_version();
   fingerprint_ = database_fingerprint();

@@ -83,6 +83,12 @@ class StudioContext : public QObject {
   void reportError(const QString& title, const QString& message);
   void setErrorReporter(ErrorReporter reporter) { error_reporter_ = std::move(reporter); }
 
+  // The one way the studio asks before destroying something (removing a model or a run): the
+  // asker answers yes or no; QMessageBox::question by default, tests install their own.
+  using ConfirmAsker = std::function<bool(const QString& title, const QString& question)>;
+  bool confirm(const QString& title, const QString& question) { return confirm_asker_ && confirm_asker_(title, question); }
+  void setConfirmAsker(ConfirmAsker asker) { confirm_asker_ = std::move(asker); }
+
  Q_SIGNALS:
   void chatModelsChanged();
   void settingsChanged();
@@ -102,6 +108,7 @@ class StudioContext : public QObject {
   QVector<ChatModel> chat_models_;
   StudioSettings settings_;
   ErrorReporter error_reporter_;
+  ConfirmAsker confirm_asker_;
 };
 
 // Default settings: the models cache folder, the CPU, all cores.

@@ -5,6 +5,8 @@
 #include <QRadioButton>
 #include <QVBoxLayout>
 
+#include <cmath>
+
 #include "app/studio/system_monitor.h"
 #include "app/studio/wizard_pages.h"
 
@@ -67,6 +69,13 @@ BudgetPage::BudgetPage(CompressWizard& wizard) : wizard_(wizard) {
   layout->addStretch();
 }
 
+namespace {
+// A preset whose nearest configuration is further than this from its target is labelled
+// "nearest reachable": a quarter bit is about the spacing of neighbouring configurations
+// (a codebook bit more or less) on a large model, where presets are always this close.
+constexpr double kReachableBits = 0.25;
+}  // namespace
+
 void BudgetPage::initializePage() {
   const WizardChoice& choice = wizard_.choice();
   const ModelConfig& config = choice.model->config;
@@ -82,8 +91,15 @@ void BudgetPage::initializePage() {
       continue;
     }
     presets_[i]->setEnabled(true);
-    presets_[i]->setText(tr("~%1 bits  →  AQLM %2: %3 bits per parameter, %4 of weights (%5× smaller than fp16)\n      %6")
+    // On small models the codebooks (and fp16 scales) cost a large share of the bits, so a low
+    // target may be out of reach: say so, and how far the nearest configuration is.
+    const double off = nearest->bits_per_parameter - target;
+    const QString reach = std::abs(off) > kReachableBits
+                              ? tr("nearest reachable, %1%2 bits from the target: ").arg(off > 0 ? "+" : "−").arg(std::abs(off), 0, 'f', 2)
+                              : QString();
+    presets_[i]->setText(tr("~%1 bits  →  %2AQLM %3: %4 bits per parameter, %5 of weights (%6× smaller than fp16)\n      %7")
                              .arg(target)
+                             .arg(reach)
                              .arg(QString::fromStdString(nearest->settings.aqlm.name()))
                              .arg(nearest->bits_per_parameter, 0, 'f', 3)
                              .arg(format_bytes(double(nearest->weight_bytes)))

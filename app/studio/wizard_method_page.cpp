@@ -13,8 +13,11 @@
 #include <QSpinBox>
 #include <QVBoxLayout>
 
+#include <vector>
+
 #include "app/studio/system_monitor.h"
 #include "app/studio/wizard_pages.h"
+#include "core/common/error.h"
 #include "core/common/paths.h"
 #include "core/quant/calibration.h"
 #include "core/quant/pipeline_output.h"
@@ -38,9 +41,19 @@ QString calibration_problem(const QString& path) {
   }
 }
 
+// WikiText-2's test split where the app keeps its data: beside the bundled calibration text
+// (core's lookup: the installed share/aqlm-studio/data, the tree's resources/data, ...), else in
+// the app's data folder. Empty (no evaluation) when it is in neither.
 QString default_eval_text() {
-  if (const auto shared = shared_dir(); shared && std::filesystem::exists(*shared / "data" / "wikitext2-test.txt"))
-    return QString::fromStdString((*shared / "data" / "wikitext2-test.txt").string());
+  std::vector<std::filesystem::path> candidates;
+  try {
+    candidates.push_back(default_calibration_text_path().parent_path() / "wikitext2-test.txt");
+  } catch (const Error&) {
+    // no bundled data: only the app's data folder remains
+  }
+  candidates.push_back(app_data_dir() / "data" / "wikitext2-test.txt");
+  for (const std::filesystem::path& file : candidates)
+    if (std::filesystem::is_regular_file(file)) return QString::fromStdString(std::filesystem::absolute(file).lexically_normal().string());
   return {};
 }
 

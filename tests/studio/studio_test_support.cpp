@@ -36,6 +36,10 @@ std::unique_ptr<Studio> open_studio() {
   studio->context = std::make_unique<StudioContext>(std::move(*database));
   studio->context->setErrorReporter(
       [raw = studio.get()](const QString& title, const QString& message) { raw->errors << title + ": " + message; });
+  studio->context->setConfirmAsker([raw = studio.get()](const QString& title, const QString& question) {
+    raw->questions << title + ": " + question;
+    return raw->answer;
+  });
   studio->window = std::make_unique<MainWindow>(*studio->context);
   return studio;
 }

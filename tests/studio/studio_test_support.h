@@ -21,11 +21,13 @@ std::filesystem::path fresh_data_dir(const QString& name);
 std::optional<std::filesystem::path> shared_file(const std::string& relative);
 
 // A studio as the application builds it (context + main window) on the current data folder,
-// recording the errors it reports.
+// recording the errors it reports and the confirmations it asks for (answered with `answer`).
 struct Studio {
   std::unique_ptr<StudioContext> context;
   std::unique_ptr<MainWindow> window;
-  QStringList errors;  // "title: message"
+  QStringList errors;     // "title: message"
+  QStringList questions;  // "title: question" asked through StudioContext::confirm
+  bool answer = false;    // what confirm() answers
 };
 std::unique_ptr<Studio> open_studio();
 
