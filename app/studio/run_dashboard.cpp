@@ -124,7 +124,7 @@ RunDashboard::RunDashboard(StudioContext& context, RunController& controller, QW
   auto* layer_rect = new QCPAxisRect(loss_plot_);
   loss_plot_->plotLayout()->addElement(0, 1, layer_rect);
   style_axis_rect(loss_plot_->axisRect(0), tr("step of the current layer"), tr("relative error"), true);
-  style_axis_rect(layer_rect, tr("layer (in quantization order)"), tr("final relative error"), true);
+  style_axis_rect(layer_rect, tr("layer (quantized order)"), tr("final relative error"), true);
   loss_plot_->addGraph(loss_plot_->axisRect(0)->axis(QCPAxis::atBottom), loss_plot_->axisRect(0)->axis(QCPAxis::atLeft));
   loss_plot_->graph(0)->setPen(QPen(QColor(31, 119, 180), 1.5));
   loss_plot_->addGraph(layer_rect->axis(QCPAxis::atBottom), layer_rect->axis(QCPAxis::atLeft));

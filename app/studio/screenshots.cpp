@@ -1,10 +1,12 @@
 #include "app/studio/screenshots.h"
 
 #include <QAbstractButton>
+#include <QCheckBox>
 #include <QCoreApplication>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QLineEdit>
+#include <QSpinBox>
 #include <QTabWidget>
 #include <QThread>
 
@@ -20,6 +22,11 @@
 #include "app/studio/run_dashboard.h"
 #include "app/studio/runs_view.h"
 #include "app/studio/wizard_pages.h"
+#if __has_include("app/studio/chat/chat_view.h")
+#include "app/studio/chat/chat_settings_panel.h"
+#include "app/studio/chat/chat_view.h"
+#define AQLM_STUDIO_HAVE_CHAT 1
+#endif
 #include "core/quant/pipeline_output.h"
 
 namespace aqlm::studio {
@@ -44,9 +51,41 @@ bool save(QWidget& widget, const QString& file) {
   return ok;
 }
 
+// The Chat tab talking to the compressed model: the finished AQLM run with the most bits (the
+// most fluent of the screenshot runs), asked to go on with a story, its reply streamed in full.
+bool chat_screenshot(MainWindow& window, const std::vector<store::Run>& finished, const QString& file) {
+  window.showTab(MainWindow::ChatTab);
+#ifdef AQLM_STUDIO_HAVE_CHAT
+  auto* chat = qobject_cast<ChatView*>(window.chatView());
+  const store::Run* best = nullptr;
+  for (const store::Run& run : finished)
+    if (run.method == store::QuantMethod::Aqlm && (!best || run.bits_measured.value_or(0) > best->bits_measured.value_or(0)))
+      best = &run;
+  if (chat && best) {
+    chat->selectModel(QString::fromStdString(best->output_dir.string()));
+    const bool ready = wait_until([&] { return chat->runner(0)->state() == ChatModelRunner::State::Ready; }, 60000);
+    // A reply of a few sentences, the same on every rendering.
+    chat->settingsPanel()->maxNewTokens()->setValue(96);
+    chat->settingsPanel()->randomSeed()->setChecked(false);
+    chat->settingsPanel()->seed()->setValue(7);
+    bool replied = false;
+    const auto connection = QObject::connect(chat, &ChatView::turnFinished, chat, [&](bool ok) { replied = ok; });
+    if (ready && chat->send(QStringLiteral("Once upon a time, there was a little dog named Max.")))
+      wait_until([&] { return replied || !chat->busy(); }, 120000);
+    QObject::disconnect(connection);
+    if (!replied)
+      std::fprintf(stderr, "aqlm-studio: the chat screenshot has no reply (%s)\n", chat->statusText(0).toLocal8Bit().constData());
+  }
+#else
+  (void)finished;
+#endif
+  return save(window, file);
+}
+
 }  // namespace
 
-int render_screenshots(MainWindow& window, const QString& dir, const QString& model, const QString& text) {
+int render_screenshots(MainWindow& window, const QString& dir, const QString& model, const QString& text,
+                       const QString& budget_model) {
   QDir().mkpath(dir);
   window.resize(1500, 940);
   window.show();
@@ -88,8 +127,8 @@ int render_screenshots(MainWindow& window, const QString& dir, const QString& mo
       s.layer_adam_steps = 20;
       s.finetune_epochs = 2;
       s.overwrite = true;
-      s.out_dir = QDir(dir).filePath(QStringLiteral("../.screenshot-runs/%1").arg(QString::fromStdString(
-                                         method_config_name(s)))).toStdString();
+      s.out_dir = QDir::cleanPath(QDir(dir).filePath(QStringLiteral("../.screenshot-runs/%1").arg(QString::fromStdString(
+                                         method_config_name(s))))).toStdString();
       std::optional<store::RunStatus> ended;
       auto connection = QObject::connect(window.controller(), &RunController::runEnded,
                                          [&](qint64, store::RunStatus status, const QString&) { ended = status; });
@@ -113,14 +152,18 @@ int render_screenshots(MainWindow& window, const QString& dir, const QString& mo
   ok &= save(window, QDir(dir).filePath(QStringLiteral("runs.png")));
   window.showTab(MainWindow::CompareTab);
   ok &= save(window, QDir(dir).filePath(QStringLiteral("compare.png")));
-  window.showTab(MainWindow::ChatTab);
-  ok &= save(window, QDir(dir).filePath(QStringLiteral("chat.png")));
+  ok &= chat_screenshot(window, finished, QDir(dir).filePath(QStringLiteral("chat.png")));
 
   CompressWizard* wizard = window.openWizard();
-  if (!finished.empty()) {
-    const auto source = context.database().find_model(finished.front().model_id);
-    wizard->setModelPath(QString::fromStdString(source->path.string()));
-    wait_until([&] { return wizard->currentPage()->isComplete(); }, 60000);
+  QString budget_source = budget_model;
+  if (budget_source.isEmpty() && !finished.empty())
+    budget_source = QString::fromStdString(context.database().find_model(finished.front().model_id)->path.string());
+  if (!budget_source.isEmpty()) {
+    wizard->setModelPath(budget_source);
+    if (!wait_until([&] { return wizard->currentPage()->isComplete(); }, 120000)) {
+      std::fprintf(stderr, "aqlm-studio: %s could not be read for the wizard\n", budget_source.toLocal8Bit().constData());
+      return 1;
+    }
     wizard->next();
     ok &= save(*wizard, QDir(dir).filePath(QStringLiteral("wizard-budget.png")));
     wizard->next();

@@ -64,7 +64,11 @@ int run_studio(QApplication& app) {
                            QStringLiteral("PATH"));
   QCommandLineOption calib(QStringLiteral("screenshot-text"), QStringLiteral("Calibration and evaluation text of those runs."),
                            QStringLiteral("FILE"));
+  QCommandLineOption budget_model(QStringLiteral("screenshot-budget-model"),
+                                  QStringLiteral("The model the wizard's bit-budget page shows (default: --screenshot-model)."),
+                                  QStringLiteral("PATH"));
   parser.addOption(screenshots);
+  parser.addOption(budget_model);
   parser.addOption(model);
   parser.addOption(calib);
   parser.process(app);
@@ -77,7 +81,8 @@ int run_studio(QApplication& app) {
     context.setErrorReporter([](const QString& title, const QString& message) {
       std::fprintf(stderr, "aqlm-studio: %s: %s\n", title.toLocal8Bit().constData(), message.toLocal8Bit().constData());
     });
-    return render_screenshots(window, parser.value(screenshots), parser.value(model), parser.value(calib));
+    return render_screenshots(window, parser.value(screenshots), parser.value(model), parser.value(calib),
+                              parser.value(budget_model));
   }
   window.show();
   return app.exec();
