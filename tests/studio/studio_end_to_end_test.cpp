@@ -10,6 +10,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QPlainTextEdit>
 #include <QRadioButton>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -171,6 +172,10 @@ class StudioEndToEndTest : public QObject {
       w.dashboard()->showRun(run.id);
       QCOMPARE(w.dashboard()->layerRows(), 35);
       QCOMPARE(w.dashboard()->progress(), 1.0);
+      // The child's output, kept with the run: its last lines name the evaluation and the output.
+      const QString output_log = child<QPlainTextEdit>(w.dashboard(), "runLog")->toPlainText();
+      QVERIFY2(output_log.contains(QStringLiteral("perplexity %1").arg(written_ppl, 0, 'f', 4)), qPrintable(output_log.right(600)));
+      QVERIFY2(output_log.contains(QStringLiteral("wrote %1").arg(out_dir)), qPrintable(output_log.right(600)));
     };
     check_views(window);
     const QString csv = QString::fromStdString((data / "compare.csv").string());
