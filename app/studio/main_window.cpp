@@ -87,6 +87,8 @@ MainWindow::MainWindow(StudioContext& context, QWidget* parent) : QMainWindow(pa
   buildMenus();
   QSettings settings(context_.settingsFile(), QSettings::IniFormat);
   if (!restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray())) resize(1400, 900);
+  // Wide enough for a run's line (method, config, status, bits, perplexity); a saved layout wins.
+  resizeDocks({findChild<QDockWidget*>(QStringLiteral("libraryDock"))}, {330}, Qt::Horizontal);
   restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
   controller_->recoverInterruptedRuns();
   library_->addDefaultModelIfEmpty();

@@ -25,8 +25,9 @@ QString absolute(const QString& path) {
 }
 
 QString run_line(const store::RunSummary& run) {
-  QString line = QStringLiteral("%1 %2 · %3").arg(QString(store::name(run.method)).toUpper(),
-                                                 QString::fromStdString(run.config), store::name(run.status));
+  // A finished run is the usual case: only other states are spelled out, to keep the line short.
+  QString line = QStringLiteral("%1 %2").arg(QString(store::name(run.method)).toUpper(), QString::fromStdString(run.config));
+  if (run.status != store::RunStatus::Finished) line += QStringLiteral(" · %1").arg(store::name(run.status));
   const std::optional<double> bits = run.bits_measured ? run.bits_measured : run.bits_predicted;
   if (bits) line += QStringLiteral(" · %1 bits").arg(*bits, 0, 'f', 2);
   for (const store::Evaluation& e : run.latest_evaluations)
@@ -115,7 +116,7 @@ void ModelLibraryView::reload() {
       child->setText(1, run_line(run));
       child->setData(0, KindRole, RunItem);
       child->setData(0, IdRole, qint64(run.id));
-      child->setToolTip(1, QString::fromStdString(run.error_message));
+      child->setToolTip(1, run.error_message.empty() ? child->text(1) : QString::fromStdString(run.error_message));
       if (run.status == store::RunStatus::Failed) child->setForeground(1, QColor(170, 0, 0));
     }
     item->setExpanded(true);

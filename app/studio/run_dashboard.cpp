@@ -64,6 +64,7 @@ class LogAxisTicker : public QCPAxisTicker {
 
 void style_axis_rect(QCPAxisRect* rect, const QString& x_label, const QString& y_label, bool log_y) {
   rect->axis(QCPAxis::atBottom)->setLabel(x_label);
+  rect->axis(QCPAxis::atBottom)->ticker()->setTickCount(3);  // the two plots share a narrow column
   rect->axis(QCPAxis::atLeft)->setLabel(y_label);
   if (log_y) {
     rect->axis(QCPAxis::atLeft)->setScaleType(QCPAxis::stLogarithmic);
