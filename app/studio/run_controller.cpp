@@ -23,6 +23,8 @@ RunController::RunController(StudioContext& context, QObject* parent) : QObject(
   qRegisterMetaType<aqlm::ProgressEvent>();
   qRegisterMetaType<QVector<aqlm::ProgressEvent>>();
   qRegisterMetaType<aqlm::store::RunStatus>();
+  exit_watchdog_.setSingleShot(true);
+  connect(&exit_watchdog_, &QTimer::timeout, this, &RunController::onExitOverdue);
   monitor_thread_.setObjectName(QStringLiteral("run monitor"));
   monitor_thread_.start();
 }
@@ -87,6 +89,7 @@ void RunController::launch(store::Id run_id, bool resume) {
   monitor_ = new RunMonitor(run_id, log_file);
   monitor_->moveToThread(&monitor_thread_);
   connect(monitor_, &RunMonitor::events, this, &RunController::events);
+  connect(monitor_, &RunMonitor::events, this, &RunController::watchForTheEnd);
   connect(monitor_, &RunMonitor::drained, this, &RunController::onDrained);
   connect(monitor_, &RunMonitor::problem, this, [this](const QString& message) { context_.warn(message); });
   QMetaObject::invokeMethod(monitor_, &RunMonitor::start, Qt::QueuedConnection);
@@ -106,6 +109,23 @@ void RunController::launch(store::Id run_id, bool resume) {
   context_.info(QStringLiteral("run %1: %2 %3").arg(run_id).arg(cli, process_->arguments().join(' ')));
   process_->start();
   Q_EMIT runStarted(run_id);
+}
+
+void RunController::watchForTheEnd(qint64, const QVector<ProgressEvent>& events) {
+  if (!process_ || exit_watchdog_.isActive()) return;
+  for (const ProgressEvent& e : events)
+    if (e.kind == EventKind::RunFinished || e.kind == EventKind::RunFailed || e.kind == EventKind::RunCancelled) {
+      exit_watchdog_.start(kExitGraceMs);
+      return;
+    }
+}
+
+void RunController::onExitOverdue() {
+  if (!process_ || process_->state() == QProcess::NotRunning) return;
+  context_.warn(tr("run %1: aqlm-cli reported the end of its run %2 s ago but has not exited; stopping it")
+                    .arg(active_.value_or(0))
+                    .arg(kExitGraceMs / 1000));
+  process_->kill();
 }
 
 void RunController::readStderr() {
@@ -156,6 +176,7 @@ void RunController::onProcessFinished(int exit_code, QProcess::ExitStatus status
     stderr_partial_.clear();
   }
   output_log_.close();
+  exit_watchdog_.stop();
   exit_code_ = exit_code;
   crashed_ = status == QProcess::CrashExit;
   QMetaObject::invokeMethod(monitor_, &RunMonitor::finish, Qt::QueuedConnection);

@@ -10,6 +10,7 @@
 #include <QObject>
 #include <QProcess>
 #include <QThread>
+#include <QTimer>
 
 #include <optional>
 
@@ -54,6 +55,12 @@ class RunController : public QObject {
   void launch(store::Id run_id, bool resume);
   void onProcessFinished(int exit_code, QProcess::ExitStatus status);
   void onDrained(qint64 run_id);
+  // The child has logged how its run ended (finished, failed, cancelled) and everything is in
+  // the database: if it has not exited kExitGraceMs later (stuck in its exit), it is killed, so
+  // a hung process cannot hold the studio's one run slot forever.
+  void watchForTheEnd(qint64 run_id, const QVector<ProgressEvent>& events);
+  void onExitOverdue();
+  static constexpr int kExitGraceMs = 10000;
   // How the attempt ended, from what the child recorded and what the user asked; writes the
   // status when the child could not (killed, or failed before its job started).
   std::pair<store::RunStatus, QString> settle(store::Id run_id);
@@ -71,6 +78,7 @@ class RunController : public QObject {
   bool crashed_ = false;
   QString stderr_tail_;
   QString stderr_partial_;
+  QTimer exit_watchdog_;
   QFile output_log_;  // runs/<id>/attempt-N.log: the child's stderr, for the dashboard later
 };
 
