@@ -40,12 +40,19 @@ void allow_dynamic_smem(const void* kernel, int bytes, int carveout) {
   done.insert(key);
 }
 
-bool lut_config_exists(int T, int K, int R) {
-  // The instances of aqlm_gemv_lut_t{1,2,4}.cu. Units of 4 or 8 chunks per thread; tables of
-  // at most 128 KB (K * T <= 8); 2 tokens with 4 slabs and 2 rows would spill registers.
-  const bool k_ok = K == 1 || K == 2 || K == 4 || K == 8;
-  const bool r_ok = R == 1 || R == 2 || R == 4;
-  return k_ok && r_ok && K * T <= 8 && (K * R == 4 || K * R == 8) && !(T == 2 && K == 4 && R == 2);
+int lut_fixed_smem_bytes(int T, int K) {
+  switch (T * 16 + K) {
+    case 16 + 1: return LutShape<1, 1>::kTableBytes + LutShape<1, 1>::kRingBytes;
+    case 16 + 2: return LutShape<1, 2>::kTableBytes + LutShape<1, 2>::kRingBytes;
+    case 16 + 4: return LutShape<1, 4>::kTableBytes + LutShape<1, 4>::kRingBytes;
+    case 16 + 8: return LutShape<1, 8>::kTableBytes + LutShape<1, 8>::kRingBytes;
+    case 32 + 1: return LutShape<2, 1>::kTableBytes + LutShape<2, 1>::kRingBytes;
+    case 32 + 2: return LutShape<2, 2>::kTableBytes + LutShape<2, 2>::kRingBytes;
+    case 32 + 4: return LutShape<2, 4>::kTableBytes + LutShape<2, 4>::kRingBytes;
+    case 64 + 1: return LutShape<4, 1>::kTableBytes + LutShape<4, 1>::kRingBytes;
+    case 64 + 2: return LutShape<4, 2>::kTableBytes + LutShape<4, 2>::kRingBytes;
+    default: fail("AQLM gemv: no lookup-table kernel for ", T, " tokens and ", K, " slabs per set");
+  }
 }
 
 }  // namespace detail
@@ -203,27 +210,39 @@ AqlmCudaPlan prepare(const AqlmView& w, Memory where, const char* what) {
   return plan;
 }
 
-AqlmGemvWorkspace::~AqlmGemvWorkspace() { device_free(partial_); }
-
-void AqlmGemvWorkspace::reserve(size_t partial_floats) {
-  if (partial_floats <= partial_capacity_) return;
+AqlmGemvWorkspace::~AqlmGemvWorkspace() {
   device_free(partial_);
-  partial_ = nullptr;
-  partial_capacity_ = 0;
-  partial_ = static_cast<float*>(device_alloc(partial_floats * sizeof(float), "the AQLM gemv workspace"));
-  partial_capacity_ = partial_floats;
+  device_free(counters_);
+}
+
+void AqlmGemvWorkspace::reserve(size_t partial_floats, size_t counters) {
+  if (partial_floats > partial_capacity_) {
+    device_free(partial_);
+    partial_ = nullptr;
+    partial_capacity_ = 0;
+    partial_ = static_cast<float*>(device_alloc(partial_floats * sizeof(float), "the AQLM gemv workspace"));
+    partial_capacity_ = partial_floats;
+  }
+  if (counters > counter_capacity_) {
+    device_free(counters_);
+    counters_ = nullptr;
+    counter_capacity_ = 0;
+    counters_ = static_cast<unsigned*>(device_alloc(counters * sizeof(unsigned), "the AQLM gemv workspace"));
+    check(cudaMemset(counters_, 0, counters * sizeof(unsigned)), "clearing the AQLM gemv workspace");
+    counter_capacity_ = counters;
+  }
 }
 
 // ---------------------------------------------------------------------------------------
-// Reduction of the sets' partial sums: y[t, row] = scale[row] * sum_s partial[s, t, row],
-// added in set order (each of the block's warps sums a strided slice of the sets, then warp 0
-// adds the slices in order), so results are deterministic.
+// Reduction of the gather kernel's partial sums: y[t, row] = scale[row] * sum_s partial[s,
+// t, row], added in slab order (each of the block's warps sums a strided slice of the slabs,
+// then warp 0 adds the slices in order), so results are deterministic.
 
 namespace {
 
 struct ReduceParams {
   const float* partial;
-  int64_t s_stride, t_stride;  // floats between sets / tokens
+  int64_t s_stride, t_stride;  // floats between slabs / tokens
   int sets, out;
   const uint16_t* scales;
   uint16_t* y;  // [n][out]
@@ -271,13 +290,12 @@ void launch_reduce(const ReduceParams& r, int n, bool dependent, cudaStream_t st
 
 // ---------------------------------------------------------------------------------------
 // Lookup-table kernel: geometry. Per call, K (slabs per set) trades the table builds (every
-// block builds the tables of each set it touches: K * 4096 entries at ~(8T + 6) instructions
-// over 128 lanes per cycle) against the partial sums (sets * T * rows floats written and read
-// back through L2, ~32 bytes per cycle per SM); R (rows per thread and unit) makes a unit 8
-// chunks per thread when there are enough units to spread, else 4.
+// block builds the tables of each set it touches: K x 4096 entries) against the partial sums
+// (sets x T x rows floats written and read back through L2) and the balance of the units
+// (K-slab sets x 512-row tiles) over the SMs. The estimate is in SM cycles per block.
 
 struct LutChoice {
-  int T = 1, K = 2, R = 2;
+  int T = 1, K = 2;
   int sets = 0, tiles = 0, units = 0, grid = 0, xs_sets = 0;
   size_t smem = 0;
 };
@@ -287,13 +305,8 @@ LutChoice lut_choice_for(const AqlmCudaPlan& w, int T, int K) {
   LutChoice c;
   c.T = T;
   c.K = K;
-  const int64_t sets = (w.slab_count() + K - 1) / K;
-  auto units_for = [&](int R) { return sets * ((w.rows_padded() + int64_t(R) * lut::kThreads - 1) / (int64_t(R) * lut::kThreads)); };
-  const int r_small = std::max(1, 4 / K), r_large = 8 / K;
-  c.R = (r_large <= 4 && detail::lut_config_exists(T, K, r_large) && units_for(r_large) >= 2 * sms) ? r_large : r_small;
-  if (!detail::lut_config_exists(T, K, c.R)) c.R = r_large;
-  c.sets = int(sets);
-  c.tiles = int((w.rows_padded() + int64_t(c.R) * lut::kThreads - 1) / (int64_t(c.R) * lut::kThreads));
+  c.sets = int((w.slab_count() + K - 1) / K);
+  c.tiles = int((w.rows_padded() + lut::kThreads - 1) / lut::kThreads);
   c.units = c.sets * c.tiles;
   c.grid = std::min(c.units, sms);
   for (int b = 0; b < c.grid; ++b) {
@@ -301,19 +314,20 @@ LutChoice lut_choice_for(const AqlmCudaPlan& w, int T, int K) {
     if (u1 > u0) c.xs_sets = std::max(c.xs_sets, (u1 - 1) / c.tiles - u0 / c.tiles + 1);
   }
   const int M = w.view().num_codebooks, B = w.view().nbits, gps = lut::groups_per_slab(M);
-  c.smem = size_t(lut::table_bytes(T, K)) + size_t(M) * (size_t(8) << B) * 4 + size_t(c.xs_sets) * T * K * gps * 8 * 4;
+  c.smem = size_t(detail::lut_fixed_smem_bytes(T, K)) + size_t(M) * (size_t(8) << B) * 4 +
+           size_t(c.xs_sets) * T * K * gps * 8 * 4;
   return c;
 }
 
-double lut_overhead_cycles(const AqlmCudaPlan& w, const LutChoice& c) {
-  const double sms = device_properties().sm_count;
+double lut_cycles(const AqlmCudaPlan& w, const LutChoice& c) {
   const double upb = double(c.units) / c.grid;
+  // Streaming a unit: 512 rows x K chunks of 16 bytes at ~13 bytes per cycle per SM (3 TB/s).
+  const double unit_cycles = 512.0 * c.K * 16.0 / 13.0;
   const double builds = 1.0 + (upb - 1.0) / c.tiles;
   const double built_slabs = c.K == 1 && c.T == 1 ? 2.0 : c.K;  // one slab: mirrored copy
-  const double entries = built_slabs * 16.0 * double(1 << w.view().nbits);
-  const double build_cycles = builds * entries * (8.0 * c.T + 6.0) / 128.0;
-  const double partial_cycles = double(c.sets) * c.T * double(w.rows_padded()) * 8.0 / sms / 32.0;
-  return build_cycles + partial_cycles;
+  const double build_cycles = built_slabs * 16.0 * double(1 << w.view().nbits) * (8.0 * c.T + 6.0) / 64.0;
+  const double partial_cycles = double(c.sets) * c.T * double(w.rows_padded()) * 8.0 / c.grid / 16.0;
+  return std::ceil(upb) * unit_cycles + builds * build_cycles + partial_cycles;
 }
 
 LutChoice choose_lut(const AqlmCudaPlan& w, int T, int forced_k) {
@@ -334,7 +348,7 @@ LutChoice choose_lut(const AqlmCudaPlan& w, int T, int forced_k) {
     if (K * T > 8) continue;
     const LutChoice c = lut_choice_for(w, T, K);
     if (c.smem > size_t(max_smem)) continue;
-    const double cost = lut_overhead_cycles(w, c);
+    const double cost = lut_cycles(w, c);
     if (best.units == 0 || cost < best_cost) best = c, best_cost = cost;
   }
   AQLM_CHECK(best.units > 0, "AQLM gemv: no lookup-table geometry fits this GPU's shared memory");
@@ -345,12 +359,16 @@ void run_lut(const AqlmCudaPlan& w, const void* x, void* y, int n, int T, DType 
              cudaStream_t stream, const AqlmGemvOptions& options) {
   const LutChoice c = choose_lut(w, T, options.slabs_per_set);
   const AqlmView& v = w.view();
-  ws.reserve(size_t(c.sets) * T * size_t(w.rows_padded()));
+  ws.reserve(size_t(c.sets) * T * size_t(w.rows_padded()), size_t(w.rows_padded() / 32));
   detail::LutParams p{};
   p.codes = static_cast<const uint4*>(v.codes);
   p.codebooks = v.codebooks;
+  p.scales = v.scales;
   p.x = static_cast<const uint16_t*>(x);
+  p.y = static_cast<uint16_t*>(y);
   p.partial = ws.partial();
+  p.counters = ws.counters();
+  p.out = int(v.out);
   p.rows_pad = int(w.rows_padded());
   p.groups = int(v.groups());
   p.n = n;
@@ -364,20 +382,10 @@ void run_lut(const AqlmCudaPlan& w, const void* x, void* y, int n, int T, DType 
   p.xs_sets = c.xs_sets;
   p.bf16 = act == DType::BF16;
   switch (T) {
-    case 1: detail::launch_lut_t1(c.K, c.R, p, c.grid, c.smem, stream); break;
-    case 2: detail::launch_lut_t2(c.K, c.R, p, c.grid, c.smem, stream); break;
-    default: detail::launch_lut_t4(c.K, c.R, p, c.grid, c.smem, stream); break;
+    case 1: detail::launch_lut_t1(c.K, p, c.grid, c.smem, stream); break;
+    case 2: detail::launch_lut_t2(c.K, p, c.grid, c.smem, stream); break;
+    default: detail::launch_lut_t4(c.K, p, c.grid, c.smem, stream); break;
   }
-  ReduceParams r{};
-  r.partial = ws.partial();
-  r.s_stride = int64_t(T) * w.rows_padded();
-  r.t_stride = w.rows_padded();
-  r.sets = c.sets;
-  r.out = int(v.out);
-  r.scales = v.scales;
-  r.y = static_cast<uint16_t*>(y);
-  r.bf16 = p.bf16;
-  launch_reduce(r, n, options.dependent_launch, stream);
 }
 
 // Largest cp.async width that keeps every copy of a slab's row aligned and inside the row.
@@ -412,7 +420,7 @@ void run_gather(const AqlmCudaPlan& w, const void* x, void* y, int n, int T, DTy
   p.vec = copy_width(v, G * M * 2);
   p.bf16 = act == DType::BF16;
   if (p.slabs > 1) {
-    ws.reserve(size_t(p.slabs) * T * size_t(v.out));
+    ws.reserve(size_t(p.slabs) * T * size_t(v.out), 0);
     p.partial = ws.partial();
   }
   detail::launch_gather(M, T, p, stream);

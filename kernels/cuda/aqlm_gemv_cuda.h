@@ -10,10 +10,10 @@
 //   slab-major layout with coalesced 16-byte loads (aqlm_gemv_layout.h); passes of up to 4 tokens.
 //   B > 8 (1x16g8, 2x16g8, 2x12g8...): codewords gathered through L1/L2 (the 1 MiB 1x16
 //   codebook stays in L2); codes kept as stored; passes of up to 8 tokens.
-//   Inputs are split into sets of groups handled by different blocks; a second small kernel
-//   adds the sets' partial sums in a fixed order (deterministic results) and applies the
-//   scales. On sm_90 it is launched as a programmatic dependent launch, so its start overlaps
-//   the first kernel's tail.
+//   Inputs are split into sets of groups handled by different blocks whose partial sums are
+//   added in a fixed order (deterministic results): for B <= 8 by the warp that completes a
+//   32-row group, for B > 8 by a second small kernel, launched as a programmatic dependent
+//   launch on sm_90 so its start overlaps the first kernel's tail.
 // - aqlm_dequantize: W [out, in] in fp16/bf16 for prefill (then a cuBLAS GEMM).
 // See docs/gpu-notes.md for the design and measurements.
 #include <cuda_runtime_api.h>
@@ -67,8 +67,8 @@ size_t prepared_bytes(const AqlmView& shape);
 // Copies the layer to the GPU in the kernels' layout (synchronously; load time only).
 AqlmCudaPlan prepare(const AqlmView& w, Memory where, const char* what);
 
-// Scratch for the split-input partial sums. It grows on demand and is reused; use one per
-// stream (calls on one stream are ordered).
+// Scratch for the split-input partial sums and per-row-group arrival counters (zero between
+// calls). It grows on demand and is reused; use one per stream (calls on one stream are ordered).
 class AqlmGemvWorkspace {
  public:
   AqlmGemvWorkspace() = default;
@@ -76,19 +76,21 @@ class AqlmGemvWorkspace {
   AqlmGemvWorkspace(const AqlmGemvWorkspace&) = delete;
   AqlmGemvWorkspace& operator=(const AqlmGemvWorkspace&) = delete;
 
-  // Makes room for `partial_floats` floats.
-  void reserve(size_t partial_floats);
+  // Makes room for `partial_floats` floats and `counters` zeroed counters.
+  void reserve(size_t partial_floats, size_t counters);
   float* partial() const { return partial_; }
+  unsigned* counters() const { return counters_; }
 
  private:
   float* partial_ = nullptr;
-  size_t partial_capacity_ = 0;
+  unsigned* counters_ = nullptr;
+  size_t partial_capacity_ = 0, counter_capacity_ = 0;
 };
 
 // Tuning knobs, for the benchmark: 0 / true = the built-in choice.
 struct AqlmGemvOptions {
   int slabs_per_set = 0;    // lookup-table kernel: slabs (16 code bytes each) per block's table set: 1, 2, 4, 8
-  bool dependent_launch = true;  // launch the reduction as a programmatic dependent launch (sm_90)
+  bool dependent_launch = true;  // gather kernel: launch its reduction as a programmatic dependent launch (sm_90)
 };
 
 // y[t, o] for t < n, o < w.out. x is [n, w.in] and y is [n, w.out], contiguous, both of

@@ -369,17 +369,17 @@ TEST(AqlmGemvCudaErrors, BadCallsAreRejected) {
 TEST(AqlmGemvCudaErrors, NoGpuIsReportedClearly) {
   if (device_count() > 0) GTEST_SKIP() << "a GPU is present";
   AqlmGemvWorkspace ws;
-  const std::string e = error_of([&] { ws.reserve(1024); });
+  const std::string e = error_of([&] { ws.reserve(1024, 16); });
   EXPECT_EQ(e.rfind("no CUDA GPU: ", 0), 0u) << e;
 }
 
 TEST(AqlmGemvCudaErrors, OutOfMemoryIsReportedClearly) {
   AQLM_REQUIRE_GPU();
   AqlmGemvWorkspace ws;
-  const std::string e = error_of([&] { ws.reserve(size_t(1) << 48); });  // 1 PiB of floats
+  const std::string e = error_of([&] { ws.reserve(size_t(1) << 48, 16); });  // 1 PiB of floats
   EXPECT_EQ(e.rfind("CUDA out of memory while allocating 1073741824 MiB for the AQLM gemv workspace: ", 0), 0u) << e;
   // The workspace still works afterwards.
-  EXPECT_NO_THROW(ws.reserve(1024));
+  EXPECT_NO_THROW(ws.reserve(1024, 16));
 }
 
 }  // namespace

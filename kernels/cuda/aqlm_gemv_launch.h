@@ -12,12 +12,12 @@ namespace aqlm::cuda::detail {
 struct LutParams;
 struct GatherParams;
 
-// Lookup-table kernel for T tokens (1, 2 or 4), K slabs per set and R rows per thread and
-// unit, with K * R of 4 or 8 (see lut_config_exists).
-bool lut_config_exists(int T, int K, int R);
-void launch_lut_t1(int K, int R, const LutParams& p, int grid, size_t smem, cudaStream_t stream);
-void launch_lut_t2(int K, int R, const LutParams& p, int grid, size_t smem, cudaStream_t stream);
-void launch_lut_t4(int K, int R, const LutParams& p, int grid, size_t smem, cudaStream_t stream);
+// Lookup-table kernel for T tokens (1, 2 or 4) and K slabs per set (1, 2, 4, 8 with
+// K * T <= 8); its shared memory (tables, code ring) before the codebook and x staging.
+int lut_fixed_smem_bytes(int T, int K);
+void launch_lut_t1(int K, const LutParams& p, int grid, size_t smem, cudaStream_t stream);
+void launch_lut_t2(int K, const LutParams& p, int grid, size_t smem, cudaStream_t stream);
+void launch_lut_t4(int K, const LutParams& p, int grid, size_t smem, cudaStream_t stream);
 
 // Gather kernel for M codebooks (1 or 2) and T tokens (1, 2, 4 or 8); groups per slab of an
 // instance (the reduction needs the slab count before the launch).

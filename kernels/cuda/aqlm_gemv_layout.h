@@ -91,10 +91,14 @@ AQLM_HD constexpr int build_slab(int T, int K, int region, int slot) {
   return T == 1 && K == 1 ? (slot < 2 ? 0 : -1) : (region * slots(T) + slot < K ? region * slots(T) + slot : -1);
 }
 
-// Work: units are (set of K slabs, tile of R * kThreads rows), numbered set-major; thread
-// `tid` handles rows tile * R * kThreads + r * kThreads + tid for r < R.
-AQLM_HD constexpr int64_t unit_row(int tile, int R, int r, int tid) {
-  return int64_t(tile) * R * kThreads + int64_t(r) * kThreads + tid;
+// Work: units are (set of K slabs, tile of kThreads rows), numbered set-major; thread `tid`
+// of a unit handles row tile * kThreads + tid, so warp w covers 32-row group tile * kWarps + w.
+AQLM_HD constexpr int64_t unit_row(int tile, int tid) { return int64_t(tile) * kThreads + tid; }
+// Partial sums of the sets, [32-row group][set][token][32 rows] floats: a warp writes 128
+// contiguous bytes per token, and the warp that completes a group reads the group's block of
+// sets * T * 32 floats with 16-byte loads.
+AQLM_HD constexpr int64_t partial_index(int64_t group, int set, int sets, int T, int token, int lane) {
+  return ((group * sets + set) * T + token) * 32 + lane;
 }
 
 // Host side of the slab layout: padded sizes, and the re-layout of a layer's codes (host

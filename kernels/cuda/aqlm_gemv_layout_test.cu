@@ -46,9 +46,9 @@ struct Case {
   int M, B, T, n;
 };
 
-// Emulates aqlm_lut_kernel<T, K, R> on layer `l` and x [n][in]; returns y [n][out] (fp32,
+// Emulates aqlm_lut_kernel<T, K> on layer `l` and x [n][in]; returns y [n][out] (fp32,
 // before rounding to the activation type) and counts bank conflicts.
-std::vector<float> emulate(const test::AqlmLayer& l, const std::vector<float>& x, int n, int T, int K, int R,
+std::vector<float> emulate(const test::AqlmLayer& l, const std::vector<float>& x, int n, int T, int K,
                            int& store_conflicts, int& lookup_conflicts) {
   const AqlmView w = l.view();
   const SlabGeometry g = slab_geometry(w);
@@ -57,7 +57,7 @@ std::vector<float> emulate(const test::AqlmLayer& l, const std::vector<float>& x
   const int M = l.M, gps = g.gps, codewords = 1 << l.B;
   const int64_t groups = w.groups();
   const int sets = int((g.slabs + K - 1) / K);
-  const int tiles = int((g.rows_pad + int64_t(R) * kThreads - 1) / (int64_t(R) * kThreads));
+  const int tiles = int((g.rows_pad + kThreads - 1) / kThreads);
   std::vector<float> partial(size_t(sets) * T * size_t(g.rows_pad), 0.0f);
   std::vector<uint8_t> tables(size_t(table_bytes(T, K)));
   auto entry = [&](uint32_t offset) { return reinterpret_cast<float*>(tables.data() + offset); };
@@ -97,28 +97,27 @@ std::vector<float> emulate(const test::AqlmLayer& l, const std::vector<float>& x
     // Lookups, thread by thread, as the kernel's unit loop; the warp's addresses of each
     // (unit, r, q, p) step are collected for the bank check.
     for (int tile = 0; tile < tiles; ++tile) {
-      for (int r = 0; r < R; ++r) {
-        for (int warp = 0; warp < kWarps; ++warp) {
-          if (unit_row(tile, R, r, warp * 32) >= g.rows_pad) continue;
-          std::vector<std::vector<uint32_t>> step_lanes(size_t(K * 16), std::vector<uint32_t>(32));
-          for (int lane = 0; lane < 32; ++lane) {
-            const int64_t row = unit_row(tile, R, r, warp * 32 + lane);
-            double acc[4] = {0, 0, 0, 0};
-            for (int q = 0; q < k_eff; ++q) {
-              const int sl = slab_at(T, K, q, lane);
-              const uint8_t* chunk = codes.data() + ((int64_t(set) * K + sl) * g.rows_pad + row) * 16;
-              for (int p = 0; p < 16; ++p) {
-                const int c = chunk[p];
-                const uint32_t off = lookup_offset(T, K, q, p, lane, c);
-                EXPECT_EQ(off, entry_offset(T, sl, slot_of(T, K, sl, lane), table_at(p, lane), c));
-                step_lanes[size_t(q * 16 + p)][size_t(lane)] = off;
-                for (int tok = 0; tok < T; ++tok) acc[tok] += entry(off)[tok];
-              }
+      for (int warp = 0; warp < kWarps; ++warp) {
+        if (unit_row(tile, warp * 32) >= g.rows_pad) continue;
+        std::vector<std::vector<uint32_t>> step_lanes(size_t(K * 16), std::vector<uint32_t>(32));
+        for (int lane = 0; lane < 32; ++lane) {
+          const int64_t row = unit_row(tile, warp * 32 + lane);
+          double acc[4] = {0, 0, 0, 0};
+          for (int q = 0; q < k_eff; ++q) {
+            const int sl = slab_at(T, K, q, lane);
+            const uint8_t* chunk = codes.data() + ((int64_t(set) * K + sl) * g.rows_pad + row) * 16;
+            for (int p = 0; p < 16; ++p) {
+              const int c = chunk[p];
+              const uint32_t off = lookup_offset(T, K, q, p, lane, c);
+              EXPECT_EQ(off, entry_offset(T, sl, slot_of(T, K, sl, lane), table_at(p, lane), c));
+              step_lanes[size_t(q * 16 + p)][size_t(lane)] = off;
+              for (int tok = 0; tok < T; ++tok) acc[tok] += entry(off)[tok];
             }
-            for (int tok = 0; tok < T; ++tok) partial[(size_t(set) * T + tok) * size_t(g.rows_pad) + size_t(row)] = float(acc[tok]);
           }
-          for (int s = 0; s < k_eff * 16; ++s) lookup_conflicts += conflicts(step_lanes[size_t(s)], entry_bytes(T));
+          const int64_t group = tile * kWarps + warp;
+          for (int tok = 0; tok < T; ++tok) partial[size_t(partial_index(group, set, sets, T, tok, lane))] = float(acc[tok]);
         }
+        for (int s = 0; s < k_eff * 16; ++s) lookup_conflicts += conflicts(step_lanes[size_t(s)], entry_bytes(T));
       }
     }
   }
@@ -126,7 +125,7 @@ std::vector<float> emulate(const test::AqlmLayer& l, const std::vector<float>& x
   for (int tok = 0; tok < n; ++tok)
     for (int64_t row = 0; row < l.out; ++row) {
       double sum = 0;
-      for (int set = 0; set < sets; ++set) sum += partial[(size_t(set) * T + tok) * size_t(g.rows_pad) + size_t(row)];
+      for (int set = 0; set < sets; ++set) sum += partial[size_t(partial_index(row / 32, set, sets, T, tok, int(row % 32)))];
       y[size_t(tok * l.out + row)] = float(sum * f16_to_f32(l.scales[size_t(row)]));
     }
   return y;
@@ -134,7 +133,7 @@ std::vector<float> emulate(const test::AqlmLayer& l, const std::vector<float>& x
 
 class LutEmulation : public ::testing::TestWithParam<Case> {};
 
-// Every (K, R) instance the kernel has for T tokens, on a layer with odd sizes.
+// Every slab count per set the kernel has for T tokens, on a layer with odd sizes.
 TEST_P(LutEmulation, MatchesReferenceWithoutBankConflicts) {
   const Case c = GetParam();
   const test::AqlmLayer l = test::random_layer(c.out, c.in, c.M, c.B, 8, uint64_t(c.out * 3 + c.in + c.M * 7 + c.B));
@@ -146,25 +145,24 @@ TEST_P(LutEmulation, MatchesReferenceWithoutBankConflicts) {
   cpu::aqlm_gemv_reference(l.view(), x.data(), c.n, c.in, ref.data(), c.out, 0, c.out);
   const auto abs_sum = test::abs_products(l.view(), x.data(), c.n, c.in);
   int instances = 0;
-  for (int K : {1, 2, 4, 8})
-    for (int R : {1, 2, 4}) {
-      if (K * c.T > 8 || (K * R != 4 && K * R != 8)) continue;
-      SCOPED_TRACE(str("K = ", K, ", R = ", R));
-      ++instances;
-      int store_conflicts = 0, lookup_conflicts = 0;
-      const std::vector<float> y = emulate(l, x, c.n, c.T, K, R, store_conflicts, lookup_conflicts);
-      EXPECT_EQ(store_conflicts, 0);
-      EXPECT_EQ(lookup_conflicts, 0);
-      for (size_t i = 0; i < y.size(); ++i) {
-        // fp32 table entries and the emulation's double sums: the fp32 accumulation bound.
-        const double bound = test::fp32_sum_bound(l.view(), abs_sum[i]);
-        ASSERT_NEAR(y[i], ref[i], bound) << "token " << i / size_t(c.out) << " row " << i % size_t(c.out);
-      }
-      // The kernel merges the code and the column with one PRMT: columns are bytes.
-      for (int lane = 0; lane < 32; ++lane)
-        for (int p = 0; p < 16; ++p)
-          for (int qb = 0; qb < 2; ++qb) EXPECT_LT(lookup_column(c.T, K, qb, p, lane), 256u);
+  for (int K : {1, 2, 4, 8}) {
+    if (K * c.T > 8) continue;
+    SCOPED_TRACE(str("K = ", K));
+    ++instances;
+    int store_conflicts = 0, lookup_conflicts = 0;
+    const std::vector<float> y = emulate(l, x, c.n, c.T, K, store_conflicts, lookup_conflicts);
+    EXPECT_EQ(store_conflicts, 0);
+    EXPECT_EQ(lookup_conflicts, 0);
+    for (size_t i = 0; i < y.size(); ++i) {
+      // fp32 table entries and the emulation's double sums: the fp32 accumulation bound.
+      const double bound = test::fp32_sum_bound(l.view(), abs_sum[i]);
+      ASSERT_NEAR(y[i], ref[i], bound) << "token " << i / size_t(c.out) << " row " << i % size_t(c.out);
     }
+    // The kernel merges the code and the column with one PRMT: columns are bytes.
+    for (int lane = 0; lane < 32; ++lane)
+      for (int p = 0; p < 16; ++p)
+        for (int qb = 0; qb < 2; ++qb) EXPECT_LT(lookup_column(c.T, K, qb, p, lane), 256u);
+  }
   EXPECT_GT(instances, 0);
 }
 

@@ -2,14 +2,16 @@
 // The lookup-table AQLM gemv (B <= 8), device code and its launch. Layout and index
 // arithmetic: aqlm_gemv_layout.h. Instantiated per token count in aqlm_gemv_lut_t{1,2,4}.cu.
 //
-// One block per SM (512 threads) walks a contiguous range of units (K-slab set, row tile) in
-// set-major order. When the set changes, the block builds the set's tables in shared memory
-// (one fp32 entry per table, codeword and token: x[group] . codebook[m][c]); in between,
-// every thread handles one row at a time: it streams the row's K chunks (16 code bytes each)
-// through a register ring refilled one unit ahead (coalesced 16-byte loads, evict-first),
-// sums 16 table entries per chunk, and writes the row's partial sum for the set. Warps never
-// wait on each other except around a table build. aqlm_gemv_cuda.cu's reduction kernel adds
-// the sets' partial sums.
+// One block per SM (512 threads) walks a contiguous range of units (K-slab set, 512-row
+// tile) in set-major order. When the set changes, the block builds the set's tables in shared
+// memory (one fp32 entry per table, codeword and token: x[group] . codebook[m][c]); in
+// between, every thread handles one row at a time: it streams the row's K chunks (16 code
+// bytes each) through its own ring of 8-9 shared-memory slots, filled by cp.async that many
+// chunks ahead (~64 KB in flight per SM; no barrier: a thread reads only its own slots), and sums
+// 16 table entries per chunk. Each warp then writes its 32 rows' partial sums for the set;
+// the warp that completes a 32-row group (an arrival counter) adds the group's sets in a fixed
+// order and writes y. Warps never wait on each other except around a table build.
+#include <cuda_pipeline.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -24,8 +26,12 @@ namespace aqlm::cuda::detail {
 struct LutParams {
   const uint4* codes;         // [slabs][rows_pad] chunks (slab layout)
   const uint16_t* codebooks;  // [M][2^B][8] fp16
+  const uint16_t* scales;     // [out] fp16
   const uint16_t* x;          // [n][groups * 8]
-  float* partial;             // [sets][T][rows_pad]
+  uint16_t* y;                // [n][out]
+  float* partial;             // lut::partial_index layout
+  unsigned* counters;         // [rows_pad / 32] arrivals, zero between calls
+  int out;                    // real rows
   int rows_pad;               // rows, padded to 32
   int groups;                 // real input groups
   int n;                      // real tokens (<= T)
@@ -36,14 +42,16 @@ struct LutParams {
   bool bf16;
 };
 
-template <int T, int K, int R>
+template <int T, int K>
 struct LutShape {
   static constexpr int kTableBytes = lut::table_bytes(T, K);
-  static constexpr int kChunks = K * R;  // ring slots: one unit of chunks per thread
-  static constexpr int kTileRows = R * lut::kThreads;
-  static_assert(kChunks == 4 || kChunks == 8, "a unit is 4 or 8 chunks per thread");
+  // Chunks per thread in the ring: 9 (64 KB in flight per SM; cp.async.wait_group waits on
+  // at most 8 newer groups on sm_90, so more slots would not add depth), 8 beside 128 KB of
+  // tables (what shared memory leaves with 4 codebooks' staging).
+  static constexpr int kRing = kTableBytes <= lut::kRegionBytes ? 9 : 8;
+  static constexpr int kRingBytes = kRing * lut::kThreads * 16;
   static_assert(K * T <= 8, "tables of at most 128 KB");
-  // Shared memory: [tables][codebooks as fp32: M * 2^B * 8][x of the block's sets as fp32].
+  // Shared memory: [tables][ring][codebooks as fp32: M * 2^B * 8][x of the block's sets].
 };
 
 // Builds the tables of set `set` (the block's set number `set_local`). Thread tid fills
@@ -119,16 +127,66 @@ __device__ __forceinline__ void lookup_chunk(const uint4& chunk, const uint32_t 
   }
 }
 
-template <int T, int K, int R>
+__device__ __forceinline__ unsigned atomic_add_acq_rel(unsigned* p, unsigned v) {
+  unsigned old;
+  asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], %2;" : "=r"(old) : "l"(p), "r"(v) : "memory");
+  return old;
+}
+
+// Warp-wide: after the warp wrote its partial sums of 32-row group `group` for one set, counts
+// the arrival; the warp that brings the count to `sets` adds the group's sets and writes y,
+// then re-arms the counter. Lane l sums rows 4 (l % 8) .. +3 over sets l / 8, l / 8 + 4, ...
+// (16-byte loads, 4 x 128 contiguous bytes per warp load), then two butterfly shuffles add the
+// four slices: the order of the sums does not depend on which warp arrives last, so results
+// are deterministic.
+// Ordering: __syncwarp orders the lanes' partial-sum stores before lane 0's release; lane 0's
+// acquire and the second __syncwarp order the other lanes' loads after the other warps' stores
+// (loaded with .cg: L1 is not coherent).
+template <int T>
+__device__ __forceinline__ void finish_group(const LutParams& p, int64_t group, int lane) {
+  __syncwarp();
+  unsigned arrived = 0;
+  if (lane == 0) arrived = atomic_add_acq_rel(p.counters + group, 1u);
+  arrived = __shfl_sync(kFullMask, arrived, 0);
+  if (arrived != unsigned(p.sets - 1)) return;
+  __syncwarp();
+  const int quad = lane & 7, slice = lane >> 3;
+  const int64_t row0 = group * 32 + 4 * quad;
+#pragma unroll 1
+  for (int tok = 0; tok < p.n; ++tok) {
+    float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 8
+    for (int s = slice; s < p.sets; s += 4) {
+      const float4 f = __ldcg(reinterpret_cast<const float4*>(p.partial + lut::partial_index(group, s, p.sets, T, tok, 4 * quad)));
+      a.x += f.x, a.y += f.y, a.z += f.z, a.w += f.w;
+    }
+#pragma unroll
+    for (int mask = 8; mask <= 16; mask <<= 1) {
+      a.x += __shfl_xor_sync(kFullMask, a.x, mask);
+      a.y += __shfl_xor_sync(kFullMask, a.y, mask);
+      a.z += __shfl_xor_sync(kFullMask, a.z, mask);
+      a.w += __shfl_xor_sync(kFullMask, a.w, mask);
+    }
+    if (slice == 0) {
+      const float v[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        if (row0 + i < p.out)
+          p.y[int64_t(tok) * p.out + row0 + i] = to_act(v[i] * half_bits_to_float(__ldg(p.scales + row0 + i)), p.bf16);
+    }
+  }
+  if (lane == 0) p.counters[group] = 0;  // ready for the next call
+}
+
+template <int T, int K>
 __global__ void __launch_bounds__(lut::kThreads, 1) aqlm_lut_kernel(const LutParams p) {
-  using S = LutShape<T, K, R>;
-  constexpr int kChunks = S::kChunks;
+  using S = LutShape<T, K>;
+  constexpr int kRing = S::kRing;
   extern __shared__ __align__(16) uint8_t smem[];
-  float* cbf = reinterpret_cast<float*>(smem + S::kTableBytes);
+  uint4* ring = reinterpret_cast<uint4*>(smem + S::kTableBytes);
+  float* cbf = reinterpret_cast<float*>(smem + S::kTableBytes + S::kRingBytes);
   float* xs = cbf + (p.M << p.nbits) * 8;
   const uint32_t tables = shared_address(smem);
-
-  allow_dependent_launch();  // the reduction kernel may be scheduled now; it waits for us
 
   const int u_begin = int(int64_t(p.units) * blockIdx.x / gridDim.x);
   const int u_end = int(int64_t(p.units) * (blockIdx.x + 1) / gridDim.x);
@@ -136,45 +194,82 @@ __global__ void __launch_bounds__(lut::kThreads, 1) aqlm_lut_kernel(const LutPar
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int first_set = u_begin / p.tiles;
 
-  // Per-thread chunk addressing: the slab this thread reads at each set position.
-  int slab_offset[K];
-#pragma unroll
-  for (int q = 0; q < K; ++q) slab_offset[q] = lut::slab_at(T, K, q, lane) * p.rows_pad;
-  auto unit_base = [&](int set, int tile) { return p.codes + int64_t(set) * K * p.rows_pad + int64_t(tile) * S::kTileRows + tid; };
-  auto load_unit = [&](uint4 (&ring)[kChunks], int set, int tile) {
-    const uint4* base = unit_base(set, tile);
-    const int k_eff = min(K, p.slabs - set * K);
-#pragma unroll
-    for (int i = 0; i < kChunks; ++i) {
-      const int r = i / K, q = i % K;
-      const bool ok = q < k_eff && lut::unit_row(tile, R, r, warp * 32) < p.rows_pad;
-      ring[i] = ok ? __ldcs(base + r * lut::kThreads + slab_offset[q]) : make_uint4(0, 0, 0, 0);
-    }
+  // Codes: this thread's chunks, unit by unit (set positions 0..K-1), stream through a ring of
+  // kRing shared-memory slots kRing chunks ahead of the one being summed; chunks outside the
+  // layer are not copied (never summed). One cp.async group per chunk, empty or not, so
+  // wait_prior counts chunks.
+  struct Source {
+    const uint4* base;  // the unit's chunk of the set's first slab
+    int k_eff;          // set positions to copy (0: nothing, the unit is outside the range or the rows)
   };
+  auto source = [&](int u) {
+    Source src{p.codes, 0};
+    if (u < u_end) {
+      const int st = u / p.tiles, tl = u - st * p.tiles;
+      src.base = p.codes + int64_t(st) * K * p.rows_pad + lut::unit_row(tl, tid);
+      if (lut::unit_row(tl, warp * 32) < p.rows_pad) src.k_eff = min(K, p.slabs - st * K);
+    }
+    return src;
+  };
+  auto copy = [&](int into, const Source& src, int q) {
+    if (q < src.k_eff)  // set position q: slab slab_at(q) of the set
+      __pipeline_memcpy_async(ring + into * lut::kThreads + tid, src.base + lut::slab_at(T, K, q, lane) * p.rows_pad, 16);
+    __pipeline_commit();
+  };
+  // Prefetch targets: chunk q of unit u + kAhead (q + kLeft < K), else of unit u + kAhead + 1.
+  constexpr int kAhead = kRing / K, kLeft = kRing % K;
 
-  // 1. The first unit's codes in flight while the codebooks and x are staged.
-  uint4 ring[kChunks];
-  int set = first_set, tile = u_begin - first_set * p.tiles;
-  load_unit(ring, set, tile);
-
-  // 2. Codebooks as fp32, x of the block's sets as fp32 (zeros past the real groups/tokens).
-  for (int i = tid; i < (p.M << p.nbits); i += lut::kThreads) {
-    float v[8];
-    codeword_to_float(__ldg(reinterpret_cast<const uint4*>(p.codebooks) + i), v);
-    reinterpret_cast<float4*>(cbf)[2 * i] = make_float4(v[0], v[1], v[2], v[3]);
-    reinterpret_cast<float4*>(cbf)[2 * i + 1] = make_float4(v[4], v[5], v[6], v[7]);
-  }
+  // 1. The first kRing chunks in flight, then the codebooks and x (loads issued before use).
+#pragma unroll 1
+  for (int i = 0; i < kRing; ++i) copy(i, source(u_begin + i / K), i % K);
   {
+    const int codewords = p.M << p.nbits;
     const int last_set = (u_end - 1) / p.tiles;
     const int per_set = K * p.gps;  // groups of a set
     const int vectors = (last_set - first_set + 1) * T * per_set;
-    for (int i = tid; i < vectors; i += lut::kThreads) {
+    uint4 cw[2] = {}, xv[2] = {};
+    auto x_src = [&](int i, const uint16_t*& src) {
       const int gi = i % per_set, st = i / per_set, tok = st % T, s = st / T;
       const int group = (first_set + s) * per_set + gi;
+      src = group < p.groups && tok < p.n ? p.x + (int64_t(tok) * p.groups + group) * 8 : nullptr;
+    };
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {
+      const int i = tid + k * lut::kThreads;
+      if (i < codewords) cw[k] = __ldg(reinterpret_cast<const uint4*>(p.codebooks) + i);
+      const uint16_t* src = nullptr;
+      if (i < vectors) x_src(i, src);
+      if (src) xv[k] = __ldg(reinterpret_cast<const uint4*>(src));
+    }
+    auto store8 = [](float* dst, const float (&v)[8]) {
+      reinterpret_cast<float4*>(dst)[0] = make_float4(v[0], v[1], v[2], v[3]);
+      reinterpret_cast<float4*>(dst)[1] = make_float4(v[4], v[5], v[6], v[7]);
+    };
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {
+      const int i = tid + k * lut::kThreads;
+      float v[8];
+      if (i < codewords) codeword_to_float(cw[k], v), store8(cbf + i * 8, v);
+      if (i < vectors) {
+        const uint32_t w[4] = {xv[k].x, xv[k].y, xv[k].z, xv[k].w};
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {  // zeros stay zeros in either type
+          if (p.bf16) {
+            v[2 * j] = __uint_as_float(w[j] << 16), v[2 * j + 1] = __uint_as_float(w[j] & 0xffff0000u);
+          } else {
+            const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w[j]));
+            v[2 * j] = f.x, v[2 * j + 1] = f.y;
+          }
+        }
+        store8(xs + i * 8, v);
+      }
+    }
+    for (int i = tid + 2 * lut::kThreads; i < vectors; i += lut::kThreads) {  // many sets per block: rare
+      const uint16_t* src = nullptr;
+      x_src(i, src);
       float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      if (group < p.groups && tok < p.n) load_x8(p.x + (int64_t(tok) * p.groups + group) * 8, p.bf16, v);
-      reinterpret_cast<float4*>(xs)[2 * i] = make_float4(v[0], v[1], v[2], v[3]);
-      reinterpret_cast<float4*>(xs)[2 * i + 1] = make_float4(v[4], v[5], v[6], v[7]);
+      if (src) load_x8(src, p.bf16, v);
+      store8(xs + i * 8, v);
     }
   }
   __syncthreads();
@@ -193,50 +288,48 @@ __global__ void __launch_bounds__(lut::kThreads, 1) aqlm_lut_kernel(const LutPar
       cols[qb][i] = packed;
     }
 
-  int built = -1;
-  int next_set = set, next_tile = tile;
+  int set = first_set, tile = u_begin - first_set * p.tiles, built = -1;
+  int slot = 0;
+  Source ahead = source(u_begin + kAhead), after = source(u_begin + kAhead + 1);
   for (int u = u_begin; u < u_end; ++u) {
-    if (++next_tile == p.tiles) next_tile = 0, ++next_set;
     if (set != built) {
       if (built >= 0) __syncthreads();  // every warp is done with the old tables
       build_tables<T, K>(p, set, set - first_set, tables, cbf, xs);
       __syncthreads();
       built = set;
     }
-    const bool has_next = u + 1 < u_end;
-    const uint4* next_base = unit_base(next_set, next_tile);
-    const int next_k_eff = min(K, p.slabs - next_set * K);
     const int k_eff = min(K, p.slabs - set * K);
+    const bool active = lut::unit_row(tile, warp * 32) < p.rows_pad;  // warp-uniform
+    float acc[2][T];
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const int64_t row0 = lut::unit_row(tile, R, r, warp * 32);
-      const bool active = row0 < p.rows_pad;  // warp-uniform
-      float acc[2][T];
+    for (int tok = 0; tok < T; ++tok) acc[0][tok] = acc[1][tok] = 0.0f;
 #pragma unroll
-      for (int tok = 0; tok < T; ++tok) acc[0][tok] = acc[1][tok] = 0.0f;
-#pragma unroll
-      for (int q = 0; q < K; ++q) {
-        const int i = r * K + q;
-        const uint4 chunk = ring[i];
-        const bool refill = has_next && q < next_k_eff && lut::unit_row(next_tile, R, r, warp * 32) < p.rows_pad;
-        ring[i] = refill ? __ldcs(next_base + r * lut::kThreads + slab_offset[q]) : make_uint4(0, 0, 0, 0);
-        if (active && q < k_eff) lookup_chunk<T>(chunk, cols[lut::q_base(T, q)], tables, lut::lookup_constant(T, q), acc);
-      }
-      if (active) {
-        const int64_t row = lut::unit_row(tile, R, r, tid);
-#pragma unroll
-        for (int tok = 0; tok < T; ++tok)
-          if (tok < p.n) p.partial[(int64_t(set) * T + tok) * p.rows_pad + row] = acc[0][tok] + acc[1][tok];
-      }
+    for (int q = 0; q < K; ++q) {
+      __pipeline_wait_prior(kRing - 1);  // this chunk's group (kRing - 1 newer ones may be in flight)
+      const uint4 chunk = ring[slot * lut::kThreads + tid];
+      if (active && q < k_eff) lookup_chunk<T>(chunk, cols[lut::q_base(T, q)], tables, lut::lookup_constant(T, q), acc);
+      // Refill the slot just read; the lookups consumed the chunk first, so the copy cannot
+      // overwrite it early (an unused chunk may be overwritten: it is not needed).
+      if (q + kLeft < K) copy(slot, ahead, q + kLeft);
+      else copy(slot, after, q + kLeft - K);
+      if (++slot == kRing) slot = 0;
     }
-    set = next_set;
-    tile = next_tile;
+    if (active) {
+      const int64_t group = int64_t(tile) * lut::kWarps + warp;
+#pragma unroll
+      for (int tok = 0; tok < T; ++tok)
+        if (tok < p.n) p.partial[lut::partial_index(group, set, p.sets, T, tok, lane)] = acc[0][tok] + acc[1][tok];
+      finish_group<T>(p, group, lane);
+    }
+    if (++tile == p.tiles) tile = 0, ++set;
+    ahead = kLeft == 0 ? source(u + kAhead + 1) : after;
+    if (kLeft != 0) after = source(u + kAhead + 2);
   }
 }
 
-template <int T, int K, int R>
+template <int T, int K>
 void launch_lut_instance(const LutParams& p, int grid, size_t smem, cudaStream_t stream) {
-  const auto kernel = aqlm_lut_kernel<T, K, R>;
+  const auto kernel = aqlm_lut_kernel<T, K>;
   allow_dynamic_smem(reinterpret_cast<const void*>(kernel), device_properties().max_smem_per_block);
   kernel<<<unsigned(grid), lut::kThreads, smem, stream>>>(p);
   check_launch("AQLM gemv");

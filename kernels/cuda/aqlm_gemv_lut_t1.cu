@@ -6,14 +6,12 @@
 
 namespace aqlm::cuda::detail {
 
-void launch_lut_t1(int K, int R, const LutParams& p, int grid, size_t smem, cudaStream_t stream) {
-  if (K == 1 && R == 4) return launch_lut_instance<1, 1, 4>(p, grid, smem, stream);
-  if (K == 2 && R == 2) return launch_lut_instance<1, 2, 2>(p, grid, smem, stream);
-  if (K == 2 && R == 4) return launch_lut_instance<1, 2, 4>(p, grid, smem, stream);
-  if (K == 4 && R == 1) return launch_lut_instance<1, 4, 1>(p, grid, smem, stream);
-  if (K == 4 && R == 2) return launch_lut_instance<1, 4, 2>(p, grid, smem, stream);
-  if (K == 8 && R == 1) return launch_lut_instance<1, 8, 1>(p, grid, smem, stream);
-  fail("AQLM gemv: no lookup-table kernel for 1 token, ", K, " slabs per set and ", R, " rows per thread");
+void launch_lut_t1(int K, const LutParams& p, int grid, size_t smem, cudaStream_t stream) {
+  if (K == 1) return launch_lut_instance<1, 1>(p, grid, smem, stream);
+  if (K == 2) return launch_lut_instance<1, 2>(p, grid, smem, stream);
+  if (K == 4) return launch_lut_instance<1, 4>(p, grid, smem, stream);
+  if (K == 8) return launch_lut_instance<1, 8>(p, grid, smem, stream);
+  fail("AQLM gemv: no lookup-table kernel for 1 token and ", K, " slabs per set");
 }
 
 }  // namespace aqlm::cuda::detail

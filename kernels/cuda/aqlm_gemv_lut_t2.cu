@@ -6,12 +6,11 @@
 
 namespace aqlm::cuda::detail {
 
-void launch_lut_t2(int K, int R, const LutParams& p, int grid, size_t smem, cudaStream_t stream) {
-  if (K == 1 && R == 4) return launch_lut_instance<2, 1, 4>(p, grid, smem, stream);
-  if (K == 2 && R == 2) return launch_lut_instance<2, 2, 2>(p, grid, smem, stream);
-  if (K == 2 && R == 4) return launch_lut_instance<2, 2, 4>(p, grid, smem, stream);
-  if (K == 4 && R == 1) return launch_lut_instance<2, 4, 1>(p, grid, smem, stream);
-  fail("AQLM gemv: no lookup-table kernel for 2 tokens, ", K, " slabs per set and ", R, " rows per thread");
+void launch_lut_t2(int K, const LutParams& p, int grid, size_t smem, cudaStream_t stream) {
+  if (K == 1) return launch_lut_instance<2, 1>(p, grid, smem, stream);
+  if (K == 2) return launch_lut_instance<2, 2>(p, grid, smem, stream);
+  if (K == 4) return launch_lut_instance<2, 4>(p, grid, smem, stream);
+  fail("AQLM gemv: no lookup-table kernel for 2 tokens and ", K, " slabs per set");
 }
 
 }  // namespace aqlm::cuda::detail

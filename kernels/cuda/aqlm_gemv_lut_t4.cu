@@ -6,11 +6,10 @@
 
 namespace aqlm::cuda::detail {
 
-void launch_lut_t4(int K, int R, const LutParams& p, int grid, size_t smem, cudaStream_t stream) {
-  if (K == 1 && R == 4) return launch_lut_instance<4, 1, 4>(p, grid, smem, stream);
-  if (K == 2 && R == 2) return launch_lut_instance<4, 2, 2>(p, grid, smem, stream);
-  if (K == 2 && R == 4) return launch_lut_instance<4, 2, 4>(p, grid, smem, stream);
-  fail("AQLM gemv: no lookup-table kernel for 4 tokens, ", K, " slabs per set and ", R, " rows per thread");
+void launch_lut_t4(int K, const LutParams& p, int grid, size_t smem, cudaStream_t stream) {
+  if (K == 1) return launch_lut_instance<4, 1>(p, grid, smem, stream);
+  if (K == 2) return launch_lut_instance<4, 2>(p, grid, smem, stream);
+  fail("AQLM gemv: no lookup-table kernel for 4 tokens and ", K, " slabs per set");
 }
 
 }  // namespace aqlm::cuda::detail

@@ -29,6 +29,9 @@ echo "== GPU"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv 2>&1 | tee "$OUT/gpu.txt"
 nvcc --version | tail -2 | tee -a "$OUT/gpu.txt"
 
+# cuBLAS and the CUDA runtime for carried binaries.
+cuda_libs=$(dirname "$(find /usr/local/cuda*/ /usr/lib/x86_64-linux-gnu -name 'libcublas.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
+export LD_LIBRARY_PATH=${cuda_libs:+$cuda_libs:}${LD_LIBRARY_PATH:-}
 BIN=$BUILD/bin
 if [ "${FORCE_BUILD:-0}" != 1 ] && [ -x "$CARRIED/test_kernels_cuda" ] && [ -x "$CARRIED/bench_kernels_cuda" ] &&
    "$CARRIED/test_kernels_cuda" --gtest_list_tests > /dev/null 2>&1; then
@@ -54,14 +57,16 @@ else
 fi
 
 echo "== tests"
-timeout 300 "$BIN/test_kernels_cuda" > "$OUT/tests.log" 2>&1 || status=1
+start=$(date +%s)
+timeout 200 "$BIN/test_kernels_cuda" > "$OUT/tests.log" 2>&1 || status=1
+echo "tests took $(( $(date +%s) - start )) s"
 grep -E "^\[  (PASSED|FAILED) |tests? ran|FAILED TEST|SKIPPED \] [0-9]" "$OUT/tests.log" | tail -30
 
 if [ "${SANITIZE:-1}" != 0 ] && command -v compute-sanitizer > /dev/null; then
   echo "== compute-sanitizer (memcheck, racecheck) on small cases"
   filter='Layers/AqlmGemvCuda.*/2x8g8_1000x576_n1_fp16:Layers/AqlmGemvCuda.*/2x8g8_1000x576_n3_fp16:Layers/AqlmGemvCuda.*/1x8g8_90x72_n1_fp16:Layers/AqlmGemvCuda.*/3x8g8_100x200_n2_fp16:Layers/AqlmGemvCuda.*/1x16g8_1000x576_n8_fp16:Layers/AqlmGemvCuda.*/2x8g8_37x8_n1_fp16:AqlmDequantizeCuda.*'
   for tool in ${SANITIZE_TOOLS:-memcheck racecheck}; do
-    timeout 200 compute-sanitizer --tool "$tool" --error-exitcode 9 "$BIN/test_kernels_cuda" \
+    timeout 150 compute-sanitizer --tool "$tool" --error-exitcode 9 "$BIN/test_kernels_cuda" \
       --gtest_filter="$filter" > "$OUT/sanitizer-now.log" 2>&1
     rc=$?
     echo "$tool: exit $rc ($(grep -c 'OK \]' "$OUT/sanitizer-now.log") tests ok); $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer-now.log" | tail -1)"
@@ -88,7 +93,7 @@ if [ -n "${PROFILE:-}" ] && command -v ncu > /dev/null; then
   for c in "${cases[@]}"; do
     read -r cfg shape batch <<< "$c"
     echo "---- $cfg $shape batch $batch" >> "$OUT/ncu.txt"
-    timeout 240 ncu --clock-control none --launch-skip 25 --launch-count 1 -k regex:'aqlm_(lut|gather)_kernel' \
+    timeout 150 ncu --clock-control none --launch-skip 25 --launch-count 1 -k regex:'aqlm_(lut|gather)_kernel' \
       --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section SchedulerStats \
       --section Occupancy --section LaunchStats --section SourceCounters "$BIN/bench_kernels_cuda" --only "$cfg" \
       --shape "$shape" --batch "$batch" --iters 20 >> "$OUT/ncu.txt" 2>&1
