@@ -26,6 +26,7 @@ class CudaBlockPass {
 
   OutputError run(const BlockWeights<float>& w, const ActivationStore& inputs, int64_t first, int64_t count,
                   ActivationStore* outputs, XtxAccumulator* xtx, BlockLinear linear, const ActivationStore* targets) {
+    if (count <= 0) return {};
     const BlockShape& shape = block_.shape();
     const int64_t seqlen = inputs.seqlen();
     const size_t per_window = inputs.window_values();
