@@ -266,7 +266,8 @@ CudaEngine::CudaEngine(const Model& model, const EngineOptions&, const CudaEngin
   host_step_ = PinnedMemory((B + 1) * 4);
   host_logits_ = PinnedMemory(size_t(vocab_) * 4);
   host_argmax_ = PinnedMemory(4);
-  cuda::check(cudaStreamSynchronize(stream_), "uploading the model to the GPU");
+  // Device-wide: the AQLM layers were copied by cuda::prepare on the legacy stream.
+  cuda::check(cudaDeviceSynchronize(), "uploading the model to the GPU");
   staging_ = DeviceMemory();
 }
 
@@ -284,22 +285,28 @@ void* CudaEngine::alloc(size_t bytes, const std::string& what) {
 }
 
 void CudaEngine::upload(const void* src, ElementType from, size_t count, void* dst, ElementType to) {
+  // Every copy goes on the engine's stream. A plain cudaMemcpy from pageable memory may return
+  // before its DMA has landed, and the engine's stream does not wait for the legacy stream, so
+  // a conversion launched after it could read a half-filled staging buffer (it did: the 113 MB
+  // float32 embedding of a GGUF model came out partly stale).
   if (from == to) {
-    cuda::check(cudaMemcpy(dst, src, count * cuda::element_size(from), cudaMemcpyHostToDevice), "uploading weights");
+    cuda::check(cudaMemcpyAsync(dst, src, count * cuda::element_size(from), cudaMemcpyHostToDevice, stream_),
+                "uploading weights");
+    cuda::check(cudaStreamSynchronize(stream_), "uploading weights");  // the caller may free `src` next
     return;
   }
   const size_t in_size = cuda::element_size(from), out_size = cuda::element_size(to);
   const size_t chunk = kStagingBytes / in_size;
   for (size_t i = 0; i < count; i += chunk) {
     const size_t m = std::min(chunk, count - i);
-    // Synchronous copy: the staging buffer is free once the previous conversion ran (same stream order
-    // is not enough for a pageable copy issued from the host, so wait for it).
+    // The staging buffer is free once the previous chunk's conversion ran.
     cuda::check(cudaStreamSynchronize(stream_), "uploading weights");
-    cuda::check(cudaMemcpy(staging_.get(), static_cast<const uint8_t*>(src) + i * in_size, m * in_size,
-                           cudaMemcpyHostToDevice),
+    cuda::check(cudaMemcpyAsync(staging_.get(), static_cast<const uint8_t*>(src) + i * in_size, m * in_size,
+                                cudaMemcpyHostToDevice, stream_),
                 "uploading weights");
     cuda::convert(staging_.get(), from, static_cast<uint8_t*>(dst) + i * out_size, to, m, stream_);
   }
+  cuda::check(cudaStreamSynchronize(stream_), "uploading weights");  // the caller may free `src` next
 }
 
 const float* CudaEngine::upload_norm(const std::string& name) {
@@ -348,8 +355,7 @@ void CudaEngine::upload_dense_rows(const LinearSource& s, void* dst) {
   const AqlmView v = host_aqlm_view(weights_, *config_.aqlm, s, cb, sc);
   std::vector<float> dense(count);
   cpu::aqlm_dequantize(v, 0, s.out, dense.data());
-  upload(dense.data(), ElementType::F32, count, dst, act_elem_);
-  cuda::check(cudaStreamSynchronize(stream_), "uploading weights");  // `dense` dies here
+  upload(dense.data(), ElementType::F32, count, dst, act_elem_);  // synchronous: `dense` dies here
 }
 
 // Codes re-laid out for the kernels once, here (aqlm::cuda::prepare).

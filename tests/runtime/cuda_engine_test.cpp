@@ -194,6 +194,44 @@ TEST(CudaEngine, StoriesLogitsMatchTheCpuEngine) {
   EXPECT_LT(relative_difference(got, expected), 1e-2);
 }
 
+// GGUF models reach the engine as float32 tensors dequantized on load (and q/k un-permuted):
+// the GPU must agree with the CPU on them exactly as on the other formats.
+class CudaGguf : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaGguf, LogitsMatchTheCpuEngine) {
+  AQLM_REQUIRE_GPU();
+  const auto model = load_test_weights(test::source_path("tests/fixtures/model/" + GetParam()));
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 11; ++i) ids.push_back(int32_t((7 * i + 3) % model->config.vocab_size));
+  auto cpu = create_engine(*model);
+  const auto expected = all_logits(*cpu, ids);
+  auto gpu = create_engine(*model, on_cuda());
+  EXPECT_LT(relative_difference(all_logits(*gpu, ids), expected), 1e-2);
+  auto step = create_engine(*model, on_cuda(1));
+  EXPECT_LT(relative_difference(all_logits(*step, ids), expected), 1e-2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGguf, ::testing::Values("tiny_llama.gguf", "tiny_qwen2.gguf", "rope_linear.gguf"),
+                         [](const auto& info) {
+                           std::string n = info.param.substr(0, info.param.find('.'));
+                           return n;
+                         });
+
+// The default model as the studio's chat runs it (Q4_1/Q8_0 GGUF, tied embeddings, 9 heads
+// over 3 KV heads): first 64 tokens of a fixed id sequence, GPU against CPU.
+TEST(CudaEngine, SmolLM2GgufLogitsMatchTheCpuEngine) {
+  AQLM_REQUIRE_GPU();
+  AQLM_REQUIRE_SMOLLM2(path);
+  const auto model = load_test_weights(path);
+  std::vector<int32_t> ids = {1};
+  for (int i = 1; i < 64; ++i) ids.push_back(int32_t(100 + (131 * i) % 20000));
+  auto cpu = create_engine(*model);
+  const auto expected = all_logits(*cpu, ids);
+  auto gpu = create_engine(*model, on_cuda());
+  // 30 blocks of fp16 activations: 2e-2 of the largest logit.
+  EXPECT_LT(relative_difference(all_logits(*gpu, ids), expected), 2e-2);
+}
+
 TEST(CudaEngine, GraphReplaysAreBitIdenticalToEagerSteps) {
   AQLM_REQUIRE_GPU();
   AQLM_REQUIRE_SHARED(path, "models/stories260K/stories260K.bin");
