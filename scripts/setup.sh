@@ -23,7 +23,7 @@ done
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3 unzip curl ca-certificates
-  qt6-base-dev libqcustomplot-dev libeigen3-dev libsqlite3-dev libgtest-dev libbenchmark-dev
+  qt6-base-dev libqcustomplot-dev libeigen3-dev libsqlite3-dev libssl-dev libgtest-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev xvfb xauth)
 
 if [ "$deps" = 1 ]; then
