@@ -9,6 +9,7 @@
 
 #include "core/common/error.h"
 #include "core/common/paths.h"
+#include "core/runtime/engine.h"
 
 namespace aqlm::studio {
 
@@ -23,7 +24,8 @@ QString method_label(store::QuantMethod method) { return QString::fromLatin1(sto
 StudioSettings default_settings() {
   StudioSettings settings;
   settings.modelsFolder = to_qstring(models_cache_dir());
-  settings.defaultDevice = QStringLiteral("cpu");
+  // Chat and compression use the first GPU when this build can (a CUDA build and a working GPU).
+  settings.defaultDevice = cuda_device_count() > 0 ? QStringLiteral("cuda:0") : QStringLiteral("cpu");
   settings.threads = 0;
   return settings;
 }

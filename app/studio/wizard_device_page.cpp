@@ -7,6 +7,7 @@
 
 #include "app/studio/system_monitor.h"
 #include "app/studio/wizard_pages.h"
+#include "core/runtime/engine.h"
 
 namespace aqlm::studio {
 
@@ -52,13 +53,16 @@ void DevicePage::initializePage() {
   device_->addItem(tr("CPU (%1 of RAM free)").arg(format_bytes(double(memory.available_bytes))), QStringLiteral("cpu"));
   if (const SystemMonitor* monitor = wizard_.monitor()) {
     for (const GpuInfo& gpu : monitor->gpus()) {
-      device_->addItem(tr("GPU %1: %2 (%3 free) — the quantization pipeline runs on the CPU for now")
-                           .arg(gpu.index)
-                           .arg(gpu.name, format_bytes(double(gpu.free_bytes()))),
+      // aqlm-cli quantize --device cuda needs a CUDA build: without one the GPU is listed,
+      // disabled, with the reason.
+      const bool usable = cuda_device_count() > 0;
+      device_->addItem(usable ? tr("GPU %1: %2 (%3 free)").arg(gpu.index).arg(gpu.name, format_bytes(double(gpu.free_bytes())))
+                              : tr("GPU %1: %2 — this build has no CUDA backend").arg(gpu.index).arg(gpu.name),
                        QStringLiteral("cuda:%1").arg(gpu.index));
-      // aqlm-cli quantize refuses --device cuda: offer the GPU, disabled, so the user sees why.
-      auto* model = qobject_cast<QStandardItemModel*>(device_->model());
-      model->item(device_->count() - 1)->setEnabled(false);
+      if (!usable) {
+        auto* model = qobject_cast<QStandardItemModel*>(device_->model());
+        model->item(device_->count() - 1)->setEnabled(false);
+      }
     }
   }
   threads_->setValue(wizard_.choice().spec.threads);
