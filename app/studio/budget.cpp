@@ -100,6 +100,13 @@ RunEstimate estimate_run(const ModelConfig& c, std::int64_t loaded_bytes, const 
   const int cores = threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
   RunEstimate estimate;
   estimate.seconds = work / (1e9 * cores);
+  // On the GPU the same work runs at a rate that grows with the layers' size (small products
+  // leave most of the card idle). Two runs on an H100 (docs/benchmarks.md, 2026-11-23) fix it:
+  // SmolLM2-135M 2x8g8, 144 x 512 tokens: this model's work in 134 s (1.6e12/s, hidden 576);
+  // a Llama-2-7B block, 144 x 4096 tokens: 151 s (1.9e13/s, hidden 4096); so
+  // rate = 1.6e12 * (hidden / 576)^1.27, at most 2e13/s.
+  const double gpu_rate = std::min(2e13, 1.6e12 * std::pow(hidden / 576.0, 1.27));
+  estimate.gpu_seconds = work / gpu_rate;
   // The model as loaded, three sets of fp16 activations (inputs, fp targets, next inputs), one
   // block's XTX in float64, and fine-tuning's saved activations of a micro-batch.
   const double activations = 3.0 * tokens * hidden * 2.0;
@@ -108,6 +115,9 @@ RunEstimate estimate_run(const ModelConfig& c, std::int64_t loaded_bytes, const 
                               ? double(std::min<int64_t>(s.finetune_batch, s.nsamples)) * s.seqlen * (8.0 * hidden + 4.0 * inter) * 4.0
                               : 0.0;
   estimate.peak_bytes = loaded_bytes + std::int64_t(activations + xtx + finetune);
+  // The GPU holds the same activations, statistics and fine-tuning batch, one block's weights
+  // at a time (33.8 GB measured for the 7B block above, where this gives 36 GB).
+  estimate.gpu_peak_bytes = std::int64_t(activations + xtx + finetune + block_params * 4.0);
   return estimate;
 }
 

@@ -35,8 +35,10 @@ std::optional<BudgetChoice> nearest_aqlm_config(const ModelConfig& config, doubl
 BudgetChoice evaluate_budget(const ModelConfig& config, const PipelineSettings& settings);
 
 struct RunEstimate {
-  double seconds = 0;              // rough: see budget.cpp for the model behind it
+  double seconds = 0;              // rough, on the CPU: see budget.cpp for the model behind it
   std::int64_t peak_bytes = 0;     // of the pipeline process
+  double gpu_seconds = 0;          // rough, with --device cuda (an H100-class card)
+  std::int64_t gpu_peak_bytes = 0; // GPU memory with --device cuda
 };
 
 // `loaded_bytes`: the model's weights as loaded (fp32 after dequantizing a GGUF).

@@ -74,6 +74,24 @@ void DevicePage::update() {
   if (!choice.model) return;
   const RunEstimate estimate =
       estimate_run(choice.model->config, choice.model->loaded_bytes, choice.spec.pipeline, threads_->value());
+  const QString device = device_->currentData().toString();
+  if (device.startsWith(QStringLiteral("cuda"))) {
+    std::int64_t free_bytes = 0;
+    if (const SystemMonitor* monitor = wizard_.monitor())
+      for (const GpuInfo& gpu : monitor->gpus())
+        if (QStringLiteral("cuda:%1").arg(gpu.index) == device) free_bytes = gpu.free_bytes();
+    estimate_->setText(tr("Rough estimate: about %1 on the GPU (H100-class); about %2 of GPU memory (calibration "
+                          "activations, one block's weights and statistics, a fine-tuning batch).")
+                           .arg(duration_text(estimate.gpu_seconds))
+                           .arg(format_bytes(double(estimate.gpu_peak_bytes))));
+    if (free_bytes > 0 && estimate.gpu_peak_bytes > free_bytes)
+      warning_->setText(tr("This may not fit: it needs about %1 but %2 of GPU memory is free. Use fewer or shorter "
+                           "calibration windows or a smaller fine-tuning batch.")
+                            .arg(format_bytes(double(estimate.gpu_peak_bytes)), format_bytes(double(free_bytes))));
+    else
+      warning_->clear();
+    return;
+  }
   const MemoryInfo memory = read_memory_info();
   estimate_->setText(tr("Rough estimate: about %1 on %2 threads; peak memory about %3 (the model as loaded %4, "
                         "calibration activations and one block's statistics).")
