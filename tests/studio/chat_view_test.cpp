@@ -19,11 +19,13 @@
 
 #include <fstream>
 
+#include "app/studio/chat/chat_model_runner.h"
 #include "app/studio/chat/chat_settings_panel.h"
 #include "app/studio/chat/chat_transcript.h"
 #include "app/studio/chat/chat_view.h"
 #include "core/model/model.h"
 #include "core/runtime/chat_session.h"
+#include "core/runtime/engine.h"
 #include "tests/studio/studio_test_support.h"
 
 using namespace aqlm;
@@ -505,6 +507,25 @@ class ChatViewTest : public QObject {
     QCOMPARE(messages_of(*f->context, *view.conversationId()).size(), size_t(2));
     QCOMPARE(f->errors.size(), 1);
     QVERIFY2(f->errors[0].contains(QStringLiteral("tokens but the context holds 512")), qPrintable(f->errors[0]));
+  }
+
+  void aModelTheGpuRefusesIsChattedWithOnTheCpu() {
+    // The studio asks for the GPU where one works; when it refuses the model (here: no CUDA
+    // backend or no GPU; on a GPU machine the model simply loads there) the chat still opens.
+    ChatModelRunner runner;
+    QSignalSpy loaded(&runner, &ChatModelRunner::loaded);
+    EngineOptions options;
+    options.device = Device::Cuda;
+    runner.load(QString::fromStdString(stories_->string()), options);
+    QVERIFY(loaded.wait(kLoadTimeoutMs));
+    QCOMPARE(runner.state(), ChatModelRunner::State::Ready);
+    const QString description = runner.info().description;
+    if (cuda_device_count() > 0) {
+      QVERIFY2(description.contains(QStringLiteral("cuda")) && !description.contains(QStringLiteral("not on the GPU")),
+               qPrintable(description));
+    } else {
+      QVERIFY2(description.contains(QStringLiteral(" · cpu (not on the GPU: ")), qPrintable(description));
+    }
   }
 
   void theUiStaysResponsiveWhileAModelLoadsAndWrites() {

@@ -59,11 +59,22 @@ void ChatWorker::load(quint64 token, const QString& path, const EngineOptions& o
   const auto start = std::chrono::steady_clock::now();
   try {
     model_ = load_model(path.toStdString());
-    engine_ = create_engine(*model_, options);
+    QString gpu_note;
+    try {
+      engine_ = create_engine(*model_, options);
+    } catch (const Error& e) {
+      // The GPU (the default where one works) refused this model, e.g. too little free memory:
+      // chat on the CPU and say why, as `aqlm-cli chat --device auto` does.
+      if (options.device != Device::Cuda) throw;
+      EngineOptions cpu = options;
+      cpu.device = Device::Cpu;
+      engine_ = create_engine(*model_, cpu);
+      gpu_note = QStringLiteral(" (not on the GPU: %1)").arg(QString::fromStdString(e.what()));
+    }
     session_ = std::make_unique<ChatSession>(*model_, *engine_);
     ChatModelInfo info;
     info.path = path;
-    info.description = describe(*model_, *engine_);
+    info.description = describe(*model_, *engine_) + gpu_note;
     info.contextLength = engine_->context_length();
     info.loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     Q_EMIT loaded(token, info);
