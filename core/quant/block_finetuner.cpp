@@ -158,6 +158,25 @@ BlockFinetuner::BlockFinetuner(const BlockFinetuneOptions& o) : options_(o) {
              " must not be negative");
 }
 
+bool HeldoutTracker::record(int64_t step, const BlockMse& mse, BlockFinetuneResult& result) {
+  if (step == 0) {
+    result.initial_heldout = result.best_heldout = mse;
+    return true;
+  }
+  if (mse.relative_mse < result.best_heldout.relative_mse) {
+    result.best_heldout = mse;
+    result.best_step = step;
+    without_improvement_ = 0;
+    return true;
+  }
+  if (++without_improvement_ >= patience_) stop_ = result.stopped_early = true;
+  return false;
+}
+
+bool heldout_due(const BlockFinetuneOptions& options, int64_t steps_done, int64_t s, int64_t steps_per_epoch) {
+  return options.heldout_every_steps > 0 ? steps_done % options.heldout_every_steps == 0 : s == steps_per_epoch - 1;
+}
+
 BlockFinetuneResult BlockFinetuner::run(FinetuneBlock& block, const BlockWindows& train, const BlockWindows& heldout,
                                         const std::function<void(const BlockFinetuneProgress&)>& progress) {
   if (options_.device == ComputeDevice::Cuda) return finetune_block_cuda(options_, block, train, heldout, progress);
@@ -224,21 +243,12 @@ BlockFinetuneResult BlockFinetuner::run(FinetuneBlock& block, const BlockWindows
     best.resize(trainable.size());
     for (size_t i = 0; i < trainable.size(); ++i) best[i].assign(trainable[i].begin(), trainable[i].end());
   };
-  int evaluations_without_improvement = 0;
+  HeldoutTracker tracker(o.patience);
   bool stop = false;
   const auto evaluate_heldout = [&](int64_t step) {
     const BlockMse m = square_sums(model, w, heldout, o.micro_batch_windows, "held-out").mse();
-    if (step == 0) {
-      result.initial_heldout = result.best_heldout = m;
-      snapshot();
-    } else if (m.relative_mse < result.best_heldout.relative_mse) {
-      result.best_heldout = m;
-      result.best_step = step;
-      snapshot();
-      evaluations_without_improvement = 0;
-    } else if (++evaluations_without_improvement >= o.patience) {
-      stop = result.stopped_early = true;
-    }
+    if (tracker.record(step, m, result)) snapshot();
+    stop = stop || tracker.stop();
     return m;
   };
   if (heldout.count > 0) evaluate_heldout(0);
@@ -286,9 +296,7 @@ BlockFinetuneResult BlockFinetuner::run(FinetuneBlock& block, const BlockWindows
       p.step = result.steps;
       p.steps_per_epoch = steps_per_epoch;
       p.train = {error_sum / values, error_sum / values / target_mean_square};
-      const bool evaluate_now = o.heldout_every_steps > 0 ? result.steps % o.heldout_every_steps == 0
-                                                          : s == steps_per_epoch - 1;
-      if (heldout.count > 0 && evaluate_now) p.heldout = evaluate_heldout(result.steps);
+      if (heldout.count > 0 && heldout_due(o, result.steps, s, steps_per_epoch)) p.heldout = evaluate_heldout(result.steps);
       p.best_heldout_relative_mse = result.best_heldout.relative_mse;
       p.seconds = elapsed();
       if (progress) progress(p);

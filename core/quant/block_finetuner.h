@@ -91,6 +91,27 @@ struct BlockFinetuneResult {
   double seconds = 0;
 };
 
+// The held-out bookkeeping of both fine-tuners (CPU and GPU), so they stop alike: the first
+// evaluation (step 0) is the baseline and the first best; a lower one becomes the best; after
+// `patience` evaluations in a row without improvement the run stops early.
+class HeldoutTracker {
+ public:
+  explicit HeldoutTracker(int patience) : patience_(patience) {}
+  // Records the evaluation after `step` steps in `result`; true when it is the new best (the
+  // caller then keeps a copy of its parameters).
+  bool record(int64_t step, const BlockMse& mse, BlockFinetuneResult& result);
+  bool stop() const { return stop_; }
+
+ private:
+  int patience_;
+  int without_improvement_ = 0;
+  bool stop_ = false;
+};
+
+// Whether the held-out windows are evaluated after the step just taken (step `s` of the
+// epoch, `steps_done` in all): every heldout_every_steps steps, or at each epoch's end.
+bool heldout_due(const BlockFinetuneOptions& options, int64_t steps_done, int64_t s, int64_t steps_per_epoch);
+
 class BlockFinetuner {
  public:
   // Error when an option is out of range.

@@ -243,7 +243,7 @@ BlockFinetuneResult finetune_block_cuda(const BlockFinetuneOptions& o, FinetuneB
     best.resize(trainable.size());
     for (size_t i = 0; i < trainable.size(); ++i) best[i] = *trainable[i].second;
   };
-  int evaluations_without_improvement = 0;
+  HeldoutTracker tracker(o.patience);
   bool stop = false;
   std::vector<int64_t> all_heldout(static_cast<size_t>(std::max<int64_t>(heldout.count, 1)));
   std::iota(all_heldout.begin(), all_heldout.end(), int64_t(0));
@@ -258,17 +258,8 @@ BlockFinetuneResult finetune_block_cuda(const BlockFinetuneOptions& o, FinetuneB
     const Sums s = read_sums();
     const double values = double(heldout.count) * double(per_window);
     const BlockMse mse{s.error / values, s.target > 0 ? s.error / s.target : 0.0};
-    if (step == 0) {
-      result.initial_heldout = result.best_heldout = mse;
-      snapshot();
-    } else if (mse.relative_mse < result.best_heldout.relative_mse) {
-      result.best_heldout = mse;
-      result.best_step = step;
-      snapshot();
-      evaluations_without_improvement = 0;
-    } else if (++evaluations_without_improvement >= o.patience) {
-      stop = result.stopped_early = true;
-    }
+    if (tracker.record(step, mse, result)) snapshot();
+    stop = stop || tracker.stop();
     return mse;
   };
   if (heldout.count > 0) evaluate_heldout(0);
@@ -312,9 +303,7 @@ BlockFinetuneResult finetune_block_cuda(const BlockFinetuneOptions& o, FinetuneB
       p.step = result.steps;
       p.steps_per_epoch = steps_per_epoch;
       p.train = {error_sum / values, error_sum / values / target_mean_square};
-      const bool evaluate_now = o.heldout_every_steps > 0 ? result.steps % o.heldout_every_steps == 0
-                                                          : s == steps_per_epoch - 1;
-      if (heldout.count > 0 && evaluate_now) p.heldout = evaluate_heldout(result.steps);
+      if (heldout.count > 0 && heldout_due(o, result.steps, s, steps_per_epoch)) p.heldout = evaluate_heldout(result.steps);
       p.best_heldout_relative_mse = result.best_heldout.relative_mse;
       p.seconds = elapsed();
       if (progress) progress(p);
