@@ -7,32 +7,15 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/quant_block_cuda.h"
+#include "kernels/cuda/quant_kernel_common.cuh"
 
 namespace aqlm::cuda {
 
 namespace {
 
-constexpr int kBlock = 256;
+using namespace quant_kernels;
 
-unsigned blocks_for(int64_t n, int threads = kBlock) { return unsigned((n + threads - 1) / threads); }
 unsigned grid_stride_blocks(int64_t n) { return unsigned(std::min<int64_t>((n + kBlock - 1) / kBlock, 16384)); }
-
-__device__ double block_sum(double v, double* shared) {
-  shared[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double total = shared[0];
-  __syncthreads();
-  return total;
-}
-
-__device__ double warp_sum(double v) {
-  for (int s = 16; s > 0; s >>= 1) v += __shfl_xor_sync(0xffffffffu, v, s);
-  return v;
-}
 
 __device__ float warp_max(float v) {
   for (int s = 16; s > 0; s >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, s));

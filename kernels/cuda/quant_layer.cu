@@ -9,14 +9,13 @@
 #include "core/common/error.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/quant_layer_cuda.h"
+#include "kernels/cuda/quant_kernel_common.cuh"
 
 namespace aqlm::cuda {
 
 namespace {
 
-constexpr int kBlock = 256;
-
-unsigned blocks_for(int64_t n, int threads = kBlock) { return unsigned((n + threads - 1) / threads); }
+using namespace quant_kernels;
 
 template <typename F>
 void dispatch_g(int g, F&& f) {
@@ -26,23 +25,6 @@ void dispatch_g(int g, F&& f) {
     case 16: f(std::integral_constant<int, 16>{}); break;
     default: fail("GPU AQLM quantizer: group size ", g, " (supported: 4, 8, 16)");
   }
-}
-
-__device__ double block_sum(double v, double* shared) {
-  shared[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double total = shared[0];
-  __syncthreads();
-  return total;
-}
-
-__device__ double warp_sum(double v) {
-  for (int s = 16; s > 0; s >>= 1) v += __shfl_xor_sync(0xffffffffu, v, s);
-  return v;
 }
 
 // ---------------------------------------------------------------------------- reconstruction
