@@ -52,10 +52,10 @@ void DevicePage::initializePage() {
   const MemoryInfo memory = read_memory_info();
   device_->addItem(tr("CPU (%1 of RAM free)").arg(format_bytes(double(memory.available_bytes))), QStringLiteral("cpu"));
   if (const SystemMonitor* monitor = wizard_.monitor()) {
+    // aqlm-cli quantize --device cuda needs a CUDA build: without one each GPU is listed,
+    // disabled, with the reason.
+    const bool usable = cuda_device_count() > 0;
     for (const GpuInfo& gpu : monitor->gpus()) {
-      // aqlm-cli quantize --device cuda needs a CUDA build: without one the GPU is listed,
-      // disabled, with the reason.
-      const bool usable = cuda_device_count() > 0;
       device_->addItem(usable ? tr("GPU %1: %2 (%3 free)").arg(gpu.index).arg(gpu.name, format_bytes(double(gpu.free_bytes())))
                               : tr("GPU %1: %2 — this build has no CUDA backend").arg(gpu.index).arg(gpu.name),
                        QStringLiteral("cuda:%1").arg(gpu.index));
