@@ -51,5 +51,6 @@ void register_eval(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_quantize_layer(CLI::App& app);
+void register_finetune(CLI::App& app);
 
 }  // namespace aqlm::cli

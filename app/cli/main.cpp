@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   aqlm::cli::register_convert(app);
   aqlm::cli::register_quantize(app);
   aqlm::cli::register_quantize_layer(app);
+  aqlm::cli::register_finetune(app);
 
   try {
     const auto& cpu = aqlm::cpu_features();

@@ -3,11 +3,6 @@
 // an uninterrupted run's; a write that fails half-way (file-size limit) leaving nothing that
 // looks like a model; the printed bits and the layer command's JSON.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-#include <fcntl.h>
 
 #include <chrono>
 #include <filesystem>
@@ -20,54 +15,15 @@
 #include "core/jobs/progress_event.h"
 #include "core/quant/layer_problem.h"
 #include "core/quant/rtn.h"
+#include "tests/jobs/cli_child.h"
 #include "tests/quant/pipeline_test_util.h"
-
-#ifndef AQLM_CLI_PATH
-#error "tests/jobs/CMakeLists.txt defines AQLM_CLI_PATH"
-#endif
 
 namespace aqlm {
 namespace {
 namespace fs = std::filesystem;
-
-struct Child {
-  pid_t pid = -1;
-  fs::path out, err;
-};
-
-// Starts aqlm-cli ARGS with stdout/stderr in files; `file_limit` > 0 sets RLIMIT_FSIZE.
-Child spawn(const std::vector<std::string>& args, const fs::path& dir, const std::string& name, rlim_t file_limit = 0) {
-  Child c;
-  c.out = dir / (name + ".stdout");
-  c.err = dir / (name + ".stderr");
-  std::vector<std::string> argv_s = {AQLM_CLI_PATH};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const std::string out = c.out.string(), err = c.err.string();
-  c.pid = ::fork();
-  if (c.pid == 0) {  // only async-signal-safe calls until exec
-    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(o, 1);
-    ::dup2(e, 2);
-    if (file_limit > 0) {
-      ::signal(SIGXFSZ, SIG_IGN);  // writes past the limit fail with EFBIG instead of killing
-      const rlimit limit{file_limit, file_limit};
-      ::setrlimit(RLIMIT_FSIZE, &limit);
-    }
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return c;
-}
-
-int wait_exit(const Child& c) {
-  int status = 0;
-  ::waitpid(c.pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using test::Child;
+using test::spawn;
+using test::wait_exit;
 
 class CliQuantize : public ::testing::Test {
  protected:
