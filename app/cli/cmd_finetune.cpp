@@ -38,6 +38,16 @@ struct FinetuneCliOptions {
 std::atomic<bool> g_stop{false};
 void on_sigint(int) { g_stop = true; }
 
+// MemAvailable of /proc/meminfo in bytes; 0 when it cannot be read.
+int64_t available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  long long kib = 0;
+  while (in >> key >> kib >> unit)
+    if (key == "MemAvailable:") return int64_t(kib) * 1024;
+  return 0;
+}
+
 json settings_json(const FinetuneCliOptions& o, const std::vector<std::string>& calib) {
   const GlobalFinetuneOptions& t = o.tuning;
   return {{"calibration_files", calib},  {"nsamples", o.nsamples},           {"heldout", o.heldout},
@@ -63,6 +73,12 @@ void run_finetune(FinetuneCliOptions& o) {
   const auto teacher = load_model_or_fail(teacher_options);
   check_teacher_fits(teacher->config, student->config);
   AQLM_CHECK(student->tokenizer, student->source_path, ": no tokenizer files");
+  const int64_t need = global_finetune_memory_bytes(student->config, o.nsamples + o.heldout, o.seqlen,
+                                                    o.tuning.micro_batch_windows);
+  const int64_t available = available_memory_bytes();
+  AQLM_CHECK(available <= 0 || need <= available, "finetune: needs about ", format_bytes(double(need)), " of memory but ",
+             format_bytes(double(available)), " is available (fewer --nsamples or a shorter --seqlen lower it a little; "
+             "most of it is the model's weights and their gradients)");
   FinetuneModel tuned = finetune_model_of(*student);
 
   const std::vector<std::string> calib = o.calib.empty() ? std::vector<std::string>{default_calibration_text_path().string()} : o.calib;

@@ -170,6 +170,23 @@ TeacherOutputs run_teacher(const Model& teacher, const std::vector<int32_t>& tok
   return out;
 }
 
+int64_t global_finetune_memory_bytes(const ModelConfig& c, int64_t windows, int64_t seqlen, int64_t micro) {
+  const BlockShape shape = BlockShape::from_config(c);
+  int64_t projection_weights = 0;
+  for (int l = 0; l < kBlockLinearCount; ++l)
+    projection_weights += shape.out_features(BlockLinear(l)) * shape.in_features(BlockLinear(l));
+  projection_weights *= c.num_layers;
+  const int64_t table = int64_t(c.vocab_size) * c.hidden_size;
+  const int64_t tokens = micro * seqlen;
+  const int64_t floats = 2 * projection_weights                               // weights + gradients
+                         + (c.tie_word_embeddings ? 2 : 3) * table             // embedding, head(s)
+                         + windows * seqlen * c.hidden_size                     // teacher states
+                         + c.num_layers * tokens * int64_t(shape.activation_floats_per_token())
+                         + 2 * tokens * c.vocab_size + 4 * tokens * c.hidden_size;  // logits, buffers
+  // Adam's moments of the codebooks and scales are small next to the weights; counted as 1%.
+  return int64_t(double(floats) * 4.0 * 1.01);
+}
+
 GlobalKd::GlobalKd(const FinetuneModel& model, int64_t micro_batch_windows, int64_t seqlen, ThreadPool& pool)
     : model_(model), micro_(micro_batch_windows), seqlen_(seqlen), pool_(pool) {
   AQLM_CHECK(micro_ >= 1 && seqlen_ >= 1, "global fine-tuning: micro-batch of ", micro_, " windows of ", seqlen_, " tokens");

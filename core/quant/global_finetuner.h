@@ -61,6 +61,14 @@ struct TeacherOutputs {
 TeacherOutputs run_teacher(const Model& teacher, const std::vector<int32_t>& tokens, int64_t windows, int64_t seqlen,
                            ThreadPool& pool, const std::atomic<bool>* cancel = nullptr);
 
+// Bytes a global fine-tuning run holds, counted from its buffers: the dequantized weights and
+// their gradients (8 bytes per projection weight), Adam's two moments of the codebooks, scales
+// and norms, the student's embedding (and untied head) and the teacher's head, the teacher's
+// normed states of `windows` windows, and one micro-batch's activations in every block plus its
+// logits (student and teacher).
+int64_t global_finetune_memory_bytes(const ModelConfig& config, int64_t windows, int64_t seqlen,
+                                     int64_t micro_batch_windows);
+
 struct GlobalFinetuneOptions {
   // The published PV-Tuning recipe uses lr 3e-4 with betas (0.9, 0.95) on Llama-2-7B; on
   // stories260K 1x8g4, 1e-4 and 3e-4 gave the same held-out KL after 3 epochs (see the test).
