@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -154,11 +155,11 @@ void run_finetune(FinetuneCliOptions& o) {
   studio["global_finetune"] = {{"student", student->source_path}, {"teacher", teacher->source_path},
                                {"settings", settings_json(o, calib)}, {"results", results},
                                {"evaluation_before", before}};
-  const auto layers = store_finetuned(tuned, *student);
+  store_finetuned(tuned, *student);
   FolderWriteOptions wo;
   wo.overwrite = o.overwrite;
   wo.studio = studio;
-  save_aqlm_folder(*student, layers, out.string(), wo);
+  save_aqlm_folder(*student, std::map<std::string, QuantizedLayer>{}, out.string(), wo);  // every AQLM projection as the model now holds it
 
   if (o.json_output) {
     json j = results;

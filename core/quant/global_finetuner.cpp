@@ -7,8 +7,10 @@
 #include <random>
 #include <set>
 #include <span>
+#include <cstring>
 
 #include "core/common/error.h"
+#include "core/common/half.h"
 #include "core/common/thread_pool.h"
 #include "core/format/aqlm_reader.h"
 #include "core/jobs/cancelled.h"
@@ -53,9 +55,19 @@ std::vector<float> head_of(const Model& model) {
   return model.weights.has(kHead) ? model.weights.to_f32(kHead) : model.weights.to_f32(kEmbedding);
 }
 
-void replace_f32(Model& model, const std::string& name, const std::vector<float>& values) {
+// Rounds `values` to fp16 in place (what the file will hold) and stores them in `model` as an
+// F16 tensor NAME of `shape`, replacing the old one.
+void store_f16(Model& model, const std::string& name, std::vector<int64_t> shape, std::vector<float>& values) {
+  std::vector<uint8_t> bytes(values.size() * 2);
+  for (size_t i = 0; i < values.size(); ++i) {
+    const uint16_t h = f32_to_f16(values[i]);
+    AQLM_CHECK(std::isfinite(f16_to_f32(h)), "global fine-tuning: ", name, " holds ", values[i],
+               ", which fp16 cannot store");
+    values[i] = f16_to_f32(h);
+    std::memcpy(bytes.data() + 2 * i, &h, 2);
+  }
   model.weights.remove(name);
-  model.weights.add_f32(name, {int64_t(values.size())}, values);
+  model.weights.add_owned(name, DType::F16, std::move(shape), std::move(bytes));
 }
 
 }  // namespace
@@ -99,21 +111,27 @@ FinetuneModel finetune_model_of(const Model& model) {
   return m;
 }
 
-std::map<std::string, QuantizedLayer> store_finetuned(const FinetuneModel& tuned, Model& model) {
-  std::map<std::string, QuantizedLayer> layers;
+void store_finetuned(FinetuneModel& tuned, Model& model) {
   const auto& names = block_linear_names();
+  const int64_t hidden = tuned.config.hidden_size;
   for (size_t b = 0; b < tuned.blocks.size(); ++b) {
-    const FinetuneBlock& block = tuned.blocks[b];
+    FinetuneBlock& block = tuned.blocks[b];
     const std::string prefix = layer_prefix(int(b));
-    for (int l = 0; l < kBlockLinearCount; ++l)
-      if (block.aqlm[size_t(l)]) layers.emplace(prefix + names[size_t(l)], *block.aqlm[size_t(l)]);
+    for (int l = 0; l < kBlockLinearCount; ++l) {
+      if (!block.aqlm[size_t(l)]) continue;
+      QuantizedLayer& q = *block.aqlm[size_t(l)];
+      const std::string name = prefix + names[size_t(l)];
+      store_f16(model, name + ".codebooks", {q.config.num_codebooks, q.config.codebook_size(), 1, q.config.group_size},
+                q.codebooks);
+      store_f16(model, name + ".scales", {q.out_features, 1, 1, 1}, q.scales);
+    }
     if (tuned.config.attention_bias)
-      for (int i = 0; i < 3; ++i) replace_f32(model, prefix + names[size_t(i)] + ".bias", block.bias[size_t(i)]);
-    replace_f32(model, prefix + "input_layernorm.weight", block.input_norm);
-    replace_f32(model, prefix + "post_attention_layernorm.weight", block.post_attention_norm);
+      for (int i = 0; i < 3; ++i)
+        store_f16(model, prefix + names[size_t(i)] + ".bias", {int64_t(block.bias[size_t(i)].size())}, block.bias[size_t(i)]);
+    store_f16(model, prefix + "input_layernorm.weight", {hidden}, block.input_norm);
+    store_f16(model, prefix + "post_attention_layernorm.weight", {hidden}, block.post_attention_norm);
   }
-  replace_f32(model, kFinalNorm, tuned.final_norm);
-  return layers;
+  store_f16(model, kFinalNorm, {hidden}, tuned.final_norm);
 }
 
 void check_teacher_fits(const ModelConfig& t, const ModelConfig& s) {

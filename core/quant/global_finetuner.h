@@ -15,7 +15,6 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,9 +42,11 @@ struct FinetuneModel {
 // keeps dense stays frozen. Error when the model holds no AQLM projection.
 FinetuneModel finetune_model_of(const Model& model);
 
-// Writes the tuned norms and biases back into `model` (fp32 tensors; the writer rounds them to
-// fp16) and returns the AQLM projections under their prefixes, for save_aqlm_folder().
-std::map<std::string, QuantizedLayer> store_finetuned(const FinetuneModel& tuned, Model& model);
+// Rounds the tuned codebooks, scales, norms and biases to fp16 (as the file stores them, so
+// what is measured afterwards is what is saved) and writes them into `model` as F16 tensors,
+// replacing the old ones; the codes stay. save_aqlm_folder(model, {}, ...) then writes the
+// tuned model. Error naming a tensor whose value fp16 cannot hold.
+void store_finetuned(FinetuneModel& tuned, Model& model);
 
 // Errors (one line) when `teacher` cannot teach `student`: a different architecture, vocabulary,
 // hidden size, head layout or number of layers.
