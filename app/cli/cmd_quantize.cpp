@@ -70,7 +70,11 @@ class ProgressPrinter : public ProgressSink {
       case EventKind::Message: line(e.message); break;
       case EventKind::LayerStep:
       case EventKind::FinetuneStep:
-        if (tty_) status(e);
+        if (e.phase == "global" && e.heldout_loss)  // one line per epoch of global fine-tuning
+          line(str("global fine-tuning epoch ", e.epoch + 1, "  step ", e.step, "/", e.steps, "  KL ", sci(e.loss.value_or(0)),
+                   "  held-out KL ", sci(*e.heldout_loss), "  ETA ", eta(e)));
+        else if (tty_)
+          status(e);
         break;
       case EventKind::LayerFinished:
         line(str("block ", e.block + 1, "/", e.blocks, "  ", e.layer, "  rel.err ", sci(e.loss.value_or(0)), "  ",
@@ -121,7 +125,8 @@ class ProgressPrinter : public ProgressSink {
     if (status_shown_ && now - last_status_ < std::chrono::milliseconds(200)) return;
     last_status_ = now;
     const std::string what = e.kind == EventKind::FinetuneStep ? std::string("fine-tuning") : e.layer + " " + e.phase;
-    std::string text = str("block ", e.block + 1, "/", e.blocks, "  ", what, " epoch ", e.epoch + 1, " step ", e.step, "/",
+    const std::string where = e.block >= 0 ? str("block ", e.block + 1, "/", e.blocks, "  ") : std::string("global ");
+    std::string text = str(where, what, " epoch ", e.epoch + 1, " step ", e.step, "/",
                            e.steps, "  loss ", sci(e.loss.value_or(0)), "  ETA ", eta(e));
     std::fprintf(stderr, "\r\033[K%s", text.c_str());
     std::fflush(stderr);
@@ -201,6 +206,11 @@ nlohmann::json result_json(const PipelineResult& r) {
                    {"resumed", r.resumed},
                    {"seconds", r.seconds},
                    {"layers", layers}};
+  if (r.global_finetune)
+    j["global_finetune"] = {{"heldout_kl_before", r.global_finetune->heldout_kl_before},
+                            {"heldout_kl_after", r.global_finetune->heldout_kl_after},
+                            {"steps", r.global_finetune->steps},
+                            {"seconds", r.global_finetune->seconds}};
   if (r.evaluation)
     j["evaluation"] = {{"text", r.evaluation->text}, {"seqlen", r.evaluation->seqlen}, {"perplexity", r.evaluation->perplexity},
                        {"nll", r.evaluation->nll}};
@@ -295,6 +305,11 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--epochs", s.finetune_epochs, "most block fine-tuning epochs")->capture_default_str();
   cmd->add_option("--finetune-lr", s.finetune_learning_rate, "block fine-tuning learning rate")->capture_default_str();
   cmd->add_option("--finetune-batch", s.finetune_batch, "windows per block fine-tuning step")->capture_default_str();
+  cmd->add_option("--global-epochs", s.global_finetune_epochs,
+                  "AQLM: epochs of global fine-tuning against the source model after the last block (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--global-lr", s.global_finetune_learning_rate, "global fine-tuning learning rate")->capture_default_str();
+  cmd->add_option("--global-batch", s.global_finetune_batch, "windows per global fine-tuning step")->capture_default_str();
   cmd->add_option("--device", o->device,
                   "cpu, cuda (block passes, AQLM layers and fine-tuning on one GPU) or auto (cuda when a GPU works)")
       ->capture_default_str();

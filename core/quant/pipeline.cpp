@@ -20,6 +20,7 @@
 #include "core/quant/gptq.h"
 #include "core/quant/pipeline_activations.h"
 #include "core/quant/pipeline_block.h"
+#include "core/quant/pipeline_global.h"
 #include "core/quant/pipeline_checkpoint.h"
 #include "core/quant/pipeline_output.h"
 #include "core/quant/pipeline_xtx.h"
@@ -233,14 +234,8 @@ void Run::allocate_stores() {
 }
 
 void Run::start(CheckpointState& state) {
-  std::vector<std::string> files = s_.calibration_files;
-  if (files.empty()) files.push_back(default_calibration_text_path().string());
-  CalibrationOptions co;
-  co.train_windows = s_.nsamples;
-  co.heldout_windows = s_.heldout_windows();
-  co.seqlen = s_.seqlen;
-  co.seed = s_.seed;
-  const CalibrationSet set = make_calibration_set(*model_.tokenizer, files, co);
+  const std::vector<std::string> files = s_.resolved_calibration_files();
+  const CalibrationSet set = make_calibration_set(*model_.tokenizer, files, s_.calibration_options());
   train_ = set.train_windows;
   heldout_ = set.heldout_windows;
   state.calibration = json{{"files", files},          {"documents", set.documents}, {"text_tokens", set.text_tokens},
@@ -583,6 +578,11 @@ json studio_json(const PipelineSettings& s, const Model& source, const PipelineR
                {"weight_bytes_predicted", r.predicted_weight_bytes},
                {"layers", layers},
                {"blocks", blocks}};
+  if (r.global_finetune)
+    results["global_finetune"] = {{"heldout_kl_before", r.global_finetune->heldout_kl_before},
+                                  {"heldout_kl_after", r.global_finetune->heldout_kl_after},
+                                  {"steps", r.global_finetune->steps},
+                                  {"best_step", r.global_finetune->best_step}};
   if (r.evaluation)
     results["evaluation"] = {{"text", r.evaluation->text},        {"seqlen", r.evaluation->seqlen},
                              {"windows", r.evaluation->windows},  {"tokens", r.evaluation->tokens},
@@ -665,6 +665,9 @@ PipelineResult run_pipeline(const PipelineSettings& s, ProgressSink* sink, const
   }
 
   std::unique_ptr<Model> output = assemble_output_model(*model, checkpoint, s);
+  if (s.method == PipelineMethod::Aqlm && s.global_finetune_epochs > 0)
+    result.global_finetune =
+        run_global_finetune(s, *model, *output, [&](ProgressEvent& e) { reporter.emit(e); }, cancel);
   result.measured_bits = measured_bits(*output, s);
   if (!s.eval_text.empty()) {
     const std::string text = read_text_file(s.eval_text);

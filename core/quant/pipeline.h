@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/quant/calibration.h"
 #include "core/quant/compute_device.h"
 #include "core/quant/quantized_layer.h"
 
@@ -71,6 +72,13 @@ struct PipelineSettings {
   int64_t finetune_batch = 16;  // windows per Adam step
   int finetune_patience = 3;    // held-out evaluations without improvement before stopping
 
+  // ---- Global fine-tuning (AQLM only; core/quant/global_finetuner.h): after the last block,
+  // the whole model's codebooks, scales and norms trained on KL against the source model over
+  // the same calibration windows. 0 epochs: off. Runs on the CPU.
+  int global_finetune_epochs = 0;
+  double global_finetune_learning_rate = 1e-4;
+  int64_t global_finetune_batch = 8;  // windows per Adam step
+
   // ---- Resources and evaluation
   // Cuda: block passes, AQLM layers and fine-tuning on one GPU (GPTQ/RTN stay on the CPU); the
   // output differs from a CPU run's by float rounding, so a checkpoint resumes on its own device.
@@ -80,6 +88,9 @@ struct PipelineSettings {
   int64_t eval_seqlen = 0;      // 0: seqlen
 
   int64_t heldout_windows() const;  // `heldout` with the automatic value resolved
+  // The calibration files (the default text when none is given) and the window choice.
+  std::vector<std::string> resolved_calibration_files() const;
+  CalibrationOptions calibration_options() const;
   // Checks ranges and combinations; Error naming the option.
   void validate() const;
   nlohmann::json to_json() const;  // every field
@@ -107,6 +118,14 @@ struct BlockReport {
   double seconds = 0;
 };
 
+struct GlobalFinetuneReport {
+  double heldout_kl_before = 0, heldout_kl_after = 0;  // nats per token, the best parameters' after
+  int64_t steps = 0, best_step = 0;
+  int epochs_run = 0;
+  bool stopped_early = false;
+  double seconds = 0;
+};
+
 struct EvaluationReport {
   std::string text;             // the file
   int64_t seqlen = 0, windows = 0, tokens = 0;
@@ -125,6 +144,7 @@ struct PipelineResult {
   int64_t output_bytes = 0;            // every file of the written folder
   std::vector<LayerReport> layers;
   std::vector<BlockReport> blocks;
+  std::optional<GlobalFinetuneReport> global_finetune;
   std::optional<EvaluationReport> evaluation;
   bool resumed = false;
   double seconds = 0;           // of this process's part of the run

@@ -26,8 +26,22 @@ PipelineMethod parse_pipeline_method(const std::string& name) {
 
 int64_t PipelineSettings::heldout_windows() const {
   if (heldout >= 0) return heldout;
-  const bool tunes = method == PipelineMethod::Aqlm && finetune;
+  const bool tunes = method == PipelineMethod::Aqlm && (finetune || global_finetune_epochs > 0);
   return tunes ? std::max<int64_t>(1, (nsamples + 7) / 8) : 0;
+}
+
+std::vector<std::string> PipelineSettings::resolved_calibration_files() const {
+  if (!calibration_files.empty()) return calibration_files;
+  return {default_calibration_text_path().string()};
+}
+
+CalibrationOptions PipelineSettings::calibration_options() const {
+  CalibrationOptions co;
+  co.train_windows = nsamples;
+  co.heldout_windows = heldout_windows();
+  co.seqlen = seqlen;
+  co.seed = seed;
+  return co;
 }
 
 std::string PipelineSettings::resolved_checkpoint_dir() const {
@@ -63,7 +77,14 @@ void PipelineSettings::validate() const {
       AQLM_CHECK(finetune_batch >= 1, "quantize: fine-tuning batch of ", finetune_batch, " windows");
       AQLM_CHECK(finetune_patience >= 1, "quantize: fine-tuning patience ", finetune_patience, " must be at least 1");
     }
+    AQLM_CHECK(global_finetune_epochs >= 0, "quantize: --global-epochs ", global_finetune_epochs, " must not be negative");
+    if (global_finetune_epochs > 0) {
+      AQLM_CHECK(std::isfinite(global_finetune_learning_rate) && global_finetune_learning_rate > 0,
+                 "quantize: global fine-tuning learning rate ", global_finetune_learning_rate, " must be positive");
+      AQLM_CHECK(global_finetune_batch >= 1, "quantize: global fine-tuning batch of ", global_finetune_batch, " windows");
+    }
   } else {
+    AQLM_CHECK(global_finetune_epochs == 0, "quantize: global fine-tuning (--global-epochs) needs --method aqlm");
     AQLM_CHECK(bits >= 2 && bits <= 8, "quantize: --bits ", bits, " for ", pipeline_method_name(method),
                "; 2 to 8 are supported");
     AQLM_CHECK(group_size >= 0, "quantize: --group-size ", group_size, " must not be negative");
@@ -97,6 +118,9 @@ json PipelineSettings::to_json() const {
               {"finetune_learning_rate", finetune_learning_rate},
               {"finetune_batch", finetune_batch},
               {"finetune_patience", finetune_patience},
+              {"global_finetune_epochs", global_finetune_epochs},
+              {"global_finetune_learning_rate", global_finetune_learning_rate},
+              {"global_finetune_batch", global_finetune_batch},
               {"device", compute_device_name(device)},
               {"max_ram_gb", max_ram_gb},
               {"eval_text", eval_text},
@@ -143,6 +167,9 @@ PipelineSettings PipelineSettings::from_json(const json& j) {
   get("finetune_learning_rate", s.finetune_learning_rate);
   get("finetune_batch", s.finetune_batch);
   get("finetune_patience", s.finetune_patience);
+  get("global_finetune_epochs", s.global_finetune_epochs);
+  get("global_finetune_learning_rate", s.global_finetune_learning_rate);
+  get("global_finetune_batch", s.global_finetune_batch);
   std::string device = compute_device_name(s.device);
   get("device", device);
   s.device = parse_compute_device(device);
@@ -175,6 +202,11 @@ json PipelineSettings::result_settings() const {
       j["finetune_learning_rate"] = finetune_learning_rate;
       j["finetune_batch"] = finetune_batch;
       j["finetune_patience"] = finetune_patience;
+    }
+    if (global_finetune_epochs > 0) {  // absent when off: older checkpoints keep resuming
+      j["global_finetune_epochs"] = global_finetune_epochs;
+      j["global_finetune_learning_rate"] = global_finetune_learning_rate;
+      j["global_finetune_batch"] = global_finetune_batch;
     }
   } else {
     j["bits"] = bits;

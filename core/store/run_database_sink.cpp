@@ -46,10 +46,17 @@ void RunDatabaseSink::emit(const ProgressEvent& e) {
       if (e.loss) last_loss_[{e.block, e.layer}] = *e.loss;
       break;
     }
-    case EventKind::FinetuneStep:
-      pending_.push_back(StepLoss{e.block, "", e.step, "finetune", loss_or_nan(e.loss)});
-      if (e.heldout_loss) pending_.push_back(StepLoss{e.block, "", e.step, "finetune_heldout", *e.heldout_loss});
+    case EventKind::FinetuneStep: {
+      // Block fine-tuning (relative MSE of block e.block) or global fine-tuning (KL; the event
+      // has block -1, recorded as block `blocks`, the place after the last block).
+      const bool global = e.phase == "global";
+      const std::string phase = global ? "global_finetune" : "finetune";
+      const int block = global ? e.blocks : e.block;
+      pending_.push_back(StepLoss{block, "", e.step, phase, loss_or_nan(e.loss)});
+      if (e.heldout_loss) pending_.push_back(StepLoss{block, "", e.step, phase + "_heldout", *e.heldout_loss});
+      if (global && e.heldout_loss) flush();
       break;
+    }
     case EventKind::LayerFinished: {
       flush();
       const auto key = std::make_pair(e.block, e.layer);

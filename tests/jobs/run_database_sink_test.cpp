@@ -64,7 +64,8 @@ class DatabaseSink : public ::testing::Test {
 };
 
 TEST_F(DatabaseSink, RecordsTheRunAsThePipelineReportsIt) {
-  const PipelineSettings s = settings("out");
+  PipelineSettings s = settings("out");
+  s.global_finetune_epochs = 2;  // 8 windows: one step per epoch
   const store::Id run = new_run(s);
   Job job(s);
   auto sink = std::make_shared<store::RunDatabaseSink>(*db_, run, "1x8g4");
@@ -95,6 +96,18 @@ TEST_F(DatabaseSink, RecordsTheRunAsThePipelineReportsIt) {
   const std::vector<store::StepLoss> tuning = db_->step_losses(run, store::LayerRef{0, ""});
   EXPECT_FALSE(tuning.empty());
   for (const auto& t : tuning) EXPECT_TRUE(t.phase == "finetune" || t.phase == "finetune_heldout") << t.phase;
+  // Global fine-tuning after the last block (block 5 of stories260K's 5): the train KL of each
+  // step, the held-out KL of each epoch.
+  const std::vector<store::StepLoss> global = db_->step_losses(run, store::LayerRef{5, ""});
+  ASSERT_EQ(global.size(), 4u);
+  int train = 0, heldout = 0;
+  for (const auto& g : global) {
+    train += g.phase == "global_finetune";
+    heldout += g.phase == "global_finetune_heldout";
+    EXPECT_GT(g.loss, 0.0);
+  }
+  EXPECT_EQ(train, 2);
+  EXPECT_EQ(heldout, 2);
 
   const std::vector<store::Evaluation> evals = db_->evaluations_of_model(model_id_);
   ASSERT_EQ(evals.size(), 1u);

@@ -141,6 +141,15 @@ TEST_F(PipelineErrors, BadSettingsNameTheOption) {
   s = settings("bad");
   s.nsamples = 0;
   EXPECT_EQ(error_of([&] { run_pipeline(s); }), "quantize: --nsamples 0 must be at least 1");
+  s = settings("bad");
+  s.method = PipelineMethod::Rtn;
+  s.global_finetune_epochs = 2;
+  EXPECT_EQ(error_of([&] { run_pipeline(s); }), "quantize: global fine-tuning (--global-epochs) needs --method aqlm");
+  s = settings("bad");
+  s.method = PipelineMethod::Aqlm;
+  s.global_finetune_epochs = 2;
+  s.global_finetune_learning_rate = 0;
+  EXPECT_EQ(error_of([&] { run_pipeline(s); }), "quantize: global fine-tuning learning rate 0 must be positive");
   s = settings("");
   s.out_dir.clear();
   EXPECT_EQ(error_of([&] { run_pipeline(s); }), "quantize: no output folder given (--out DIR)");
@@ -158,10 +167,15 @@ TEST(PipelineSettingsJson, RoundTripAndWrongTypes) {
   s.seed = 99;
   s.finetune = false;
   s.max_ram_gb = 1.5;
+  s.global_finetune_epochs = 3;
+  s.global_finetune_learning_rate = 3e-4;
+  s.global_finetune_batch = 5;
   const PipelineSettings back = PipelineSettings::from_json(s.to_json());
   EXPECT_EQ(back.to_json(), s.to_json());
   EXPECT_EQ(back.aqlm, s.aqlm);
   EXPECT_EQ(back.method, PipelineMethod::Gptq);
+  EXPECT_EQ(back.global_finetune_epochs, 3);
+  EXPECT_EQ(back.global_finetune_batch, 5);
   EXPECT_EQ(error_of([] { PipelineSettings::from_json({{"nsamples", "many"}}); }),
             "job settings: field 'nsamples' has the wrong type (\"many\")");
   EXPECT_EQ(error_of([] { PipelineSettings::from_json({{"config", "2x8"}}); }),

@@ -98,6 +98,44 @@ TEST_F(PipelineResume, StoppedAfterKLayersOrInsideFinetuningResumesToTheSameByte
   test::expect_same_folders(dir_ / "whole", dir_ / "in-finetune");
 }
 
+TEST_F(PipelineResume, StoppedInsideGlobalFinetuningResumesToTheSameBytes) {
+  const auto global = [&](const std::string& out) {
+    PipelineSettings s = aqlm_settings(out);
+    s.global_finetune_epochs = 2;
+    s.global_finetune_batch = 4;
+    return s;
+  };
+  test::RecordingSink sink;
+  const PipelineResult whole = run_pipeline(global("whole-global"), &sink);
+  ASSERT_TRUE(whole.global_finetune);
+  EXPECT_EQ(whole.global_finetune->steps, 2 * 3);  // 12 windows in batches of 4, 2 epochs
+  int global_steps = 0;
+  for (const auto& e : sink.events) global_steps += e.kind == EventKind::FinetuneStep && e.phase == "global";
+  EXPECT_EQ(global_steps, 6);
+  // Every block is in the checkpoint when the global phase stops; the resumed run tunes again.
+  test::RecordingSink resumed;
+  stop_and_resume(
+      global("in-global"),
+      [](const ProgressEvent& e) { return e.kind == EventKind::FinetuneStep && e.phase == "global" && e.step == 4; },
+      resumed);
+  test::expect_same_folders(dir_ / "whole-global", dir_ / "in-global");
+  // A checkpoint made without global fine-tuning is not resumed with it.
+  PipelineSettings plain = aqlm_settings("plain");
+  plain.keep_checkpoint = true;
+  run_pipeline(plain);
+  fs::remove_all(dir_ / "plain");
+  PipelineSettings with_global = global("plain");
+  with_global.resume = true;
+  try {
+    run_pipeline(with_global);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the checkpoint was made with other settings: global_finetune_"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(PipelineResume, SpilledActivationsGiveTheSameOutput) {
   PipelineSettings s = test::stories_settings(model_, dir_ / "memory");
   s.method = PipelineMethod::Gptq;
