@@ -1,5 +1,7 @@
 #include "app/studio/budget.h"
 
+#include "core/quant/global_finetuner.h"
+
 #include <algorithm>
 #include <cmath>
 #include <thread>
@@ -92,6 +94,13 @@ RunEstimate estimate_run(const ModelConfig& c, std::int64_t loaded_bytes, const 
       work += params * s.aqlm.num_codebooks * double(s.aqlm.codebook_size()) * beam * rounds;
       work += params * double(s.layer_adam_steps) * rounds * 2.0;
       if (s.finetune) work += 2.0 * params * tokens * s.finetune_epochs;
+      // Global fine-tuning: forward and backward through every block and the head for the
+      // train windows each epoch (3x a forward), plus the teacher's forward once.
+      if (s.global_finetune_epochs > 0) {
+        const double train_tokens = double(s.nsamples) * double(s.seqlen);
+        const double head = double(c.vocab_size) * hidden;
+        work += train_tokens * (3.0 * (params + 2.0 * head) * s.global_finetune_epochs + params);
+      }
       break;
     }
     case PipelineMethod::Gptq: work += params * std::max(hidden, inter); break;
@@ -115,6 +124,9 @@ RunEstimate estimate_run(const ModelConfig& c, std::int64_t loaded_bytes, const 
                               ? double(std::min<int64_t>(s.finetune_batch, s.nsamples)) * s.seqlen * (8.0 * hidden + 4.0 * inter) * 4.0
                               : 0.0;
   estimate.peak_bytes = loaded_bytes + std::int64_t(activations + xtx + finetune);
+  if (s.method == PipelineMethod::Aqlm && s.global_finetune_epochs > 0)  // on the CPU, after the blocks
+    estimate.peak_bytes = std::max(estimate.peak_bytes,
+                                   loaded_bytes + global_finetune_memory_bytes(c, s.nsamples + s.heldout_windows(), s.seqlen, 1));
   // The GPU holds the same activations, statistics and fine-tuning batch, one block's weights
   // at a time (33.8 GB measured for the 7B block above, where this gives 36 GB).
   estimate.gpu_peak_bytes = std::int64_t(activations + xtx + finetune + block_params * 4.0);

@@ -271,6 +271,19 @@ void RunDashboard::onEvents(qint64 run_id, const QVector<ProgressEvent>& events)
         }
         break;
       }
+      case EventKind::FinetuneStep: {  // global fine-tuning's KL, plotted like a layer's steps
+        if (e.phase != "global" || !e.loss) break;
+        const QString what = tr("global fine-tuning, KL");
+        if (what != current_layer_) {
+          current_layer_ = what;
+          step_x_.clear();
+          step_y_.clear();
+        }
+        step_x_ << double(e.step);
+        step_y_ << *e.loss;
+        losses_changed = true;
+        break;
+      }
       case EventKind::LayerFinished: {
         store::LayerMetric metric;
         metric.block = e.block;

@@ -48,6 +48,9 @@ QStringList quantize_arguments(const RunSpec& spec, const QString& log_json, con
            << "--finetune-batch" << n(s.finetune_batch);
     else
       args << "--no-finetune";
+    if (s.global_finetune_epochs > 0)
+      args << "--global-epochs" << n(s.global_finetune_epochs) << "--global-lr" << n(s.global_finetune_learning_rate)
+           << "--global-batch" << n(s.global_finetune_batch);
   } else {
     args << "--bits" << n(s.bits) << "--group-size" << n(s.group_size);
   }

@@ -123,6 +123,11 @@ MethodPage::MethodPage(CompressWizard& wizard) : wizard_(wizard) {
   finetune_->setObjectName(QStringLiteral("finetune"));
   finetune_->setChecked(defaults.finetune);
   epochs_ = spin("finetuneEpochs", 1, 1000, defaults.finetune_epochs);
+  global_epochs_ = spin("globalEpochs", 0, 100, defaults.global_finetune_epochs);
+  global_epochs_->setSpecialValueText(tr("off"));
+  global_epochs_->setToolTip(tr("After the last block, train the whole compressed model's codebooks, scales and norms "
+                                "so its next-token distributions match the original model's (KL on the calibration "
+                                "windows; PV-Tuning's continuous step). Runs on the CPU."));
   eval_text_ = new QLineEdit(default_eval_text());
   eval_text_->setObjectName(QStringLiteral("evalText"));
   eval_text_->setPlaceholderText(tr("a text file to measure the result's perplexity on (empty: none)"));
@@ -175,6 +180,11 @@ MethodPage::MethodPage(CompressWizard& wizard) : wizard_(wizard) {
   finetune_row->addWidget(epochs_);
   finetune_row->addStretch();
   tune_form->addRow(finetune_row);
+  auto* global_row = new QHBoxLayout;
+  global_row->addWidget(global_epochs_);
+  global_row->addWidget(new QLabel(tr("epochs against the original model (KL)")));
+  global_row->addStretch();
+  tune_form->addRow(tr("Global fine-tuning:"), global_row);
   tune_form->addRow(tr("Evaluate on:"), eval_text_);
 
   auto* layout = new QVBoxLayout(this);
@@ -182,7 +192,7 @@ MethodPage::MethodPage(CompressWizard& wizard) : wizard_(wizard) {
   layout->addWidget(calib_box);
   layout->addWidget(tune_box);
 
-  for (QSpinBox* box : {bits_, nsamples_, seqlen_, layer_epochs_, layer_steps_, epochs_})
+  for (QSpinBox* box : {bits_, nsamples_, seqlen_, layer_epochs_, layer_steps_, epochs_, global_epochs_})
     connect(box, &QSpinBox::valueChanged, this, &MethodPage::update);
   connect(method_, &QComboBox::currentIndexChanged, this, &MethodPage::update);
   connect(group_size_, &QComboBox::currentIndexChanged, this, &MethodPage::update);
@@ -209,6 +219,7 @@ PipelineSettings MethodPage::settings() const {
   s.layer_adam_steps = layer_steps_->value();
   s.finetune = finetune_->isChecked() && s.method == PipelineMethod::Aqlm;
   s.finetune_epochs = epochs_->value();
+  s.global_finetune_epochs = s.method == PipelineMethod::Aqlm ? global_epochs_->value() : 0;
   s.eval_text = eval_text_->text().trimmed().toStdString();
   return s;
 }
@@ -219,6 +230,7 @@ void MethodPage::update() {
   group_size_->setEnabled(!aqlm);
   finetune_->setEnabled(aqlm);
   epochs_->setEnabled(aqlm && finetune_->isChecked());
+  global_epochs_->setEnabled(aqlm);
   layer_epochs_->setEnabled(aqlm);
   layer_steps_->setEnabled(aqlm);
   if (wizard_.choice().model) {

@@ -87,6 +87,7 @@ class MethodPage : public QWizardPage {
   QSpinBox* layer_steps_;
   QCheckBox* finetune_;
   QSpinBox* epochs_;
+  QSpinBox* global_epochs_;
   QLineEdit* eval_text_;
   bool calibration_ok_ = false;
 };

@@ -57,7 +57,10 @@ void SummaryPage::initializePage() {
                                         .arg(s.layer_max_epochs)
                                         .arg(s.layer_adam_steps)
                                         .arg(s.finetune ? tr("block fine-tuning, up to %1 epochs").arg(s.finetune_epochs)
-                                                        : tr("no block fine-tuning")));
+                                                        : tr("no block fine-tuning"))
+                                        + (s.global_finetune_epochs > 0
+                                               ? tr("; global fine-tuning, %1 epochs").arg(s.global_finetune_epochs)
+                                               : QString()));
   html += row(tr("Evaluation"), s.eval_text.empty() ? tr("none") : QString::fromStdString(s.eval_text));
   html += row(tr("Device"), tr("%1, %2 threads").arg(choice.spec.device).arg(choice.spec.threads > 0 ? QString::number(choice.spec.threads) : tr("all")));
   summary_->setText(html + QStringLiteral("</table>"));

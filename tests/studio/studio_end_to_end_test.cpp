@@ -123,6 +123,7 @@ class StudioEndToEndTest : public QObject {
     child<QSpinBox>(wizard, "layerEpochs")->setValue(2);
     child<QSpinBox>(wizard, "layerSteps")->setValue(10);
     child<QSpinBox>(wizard, "finetuneEpochs")->setValue(1);
+    child<QSpinBox>(wizard, "globalEpochs")->setValue(1);
     child<QSpinBox>(wizard, "nsamples")->setValue(4);  // the last change re-checks the calibration files
     child<QLineEdit>(wizard, "evalText")->setText(QString::fromStdString(text->string()));
     QVERIFY2(wizard->currentPage()->isComplete(), qPrintable(static_cast<MethodPage*>(wizard->currentPage())->calibrationStatus()));
@@ -158,6 +159,11 @@ class StudioEndToEndTest : public QObject {
     // 2-bit-ish codes with a few Adam steps must cost perplexity, but stay a language model.
     QVERIFY2(*run_ppl > *fp_ppl && *run_ppl < 10 * *fp_ppl, qPrintable(QStringLiteral("%1 vs %2").arg(*run_ppl).arg(*fp_ppl)));
     QVERIFY(!db.step_losses(run.id).empty());
+    // Global fine-tuning ran after the last block: its KL is recorded (as block 5, after the
+    // 5 blocks) and the written record says how far it moved.
+    QVERIFY(!db.step_losses(run.id, store::LayerRef{5, ""}).empty());
+    const nlohmann::json& global = written.at("results").at("global_finetune");
+    QVERIFY(global.at("heldout_kl_after").get<double>() <= global.at("heldout_kl_before").get<double>());
     QCOMPARE(int(db.artifacts_of_run(run.id).size()), 1);
 
     // Runs, Compare and the dashboard show it.
