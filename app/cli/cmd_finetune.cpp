@@ -53,7 +53,7 @@ json settings_json(const FinetuneCliOptions& o, const std::vector<std::string>& 
   const GlobalFinetuneOptions& t = o.tuning;
   return {{"calibration_files", calib},  {"nsamples", o.nsamples},           {"heldout", o.heldout},
           {"seqlen", o.seqlen},          {"epochs", t.max_epochs},          {"learning_rate", t.adam.learning_rate},
-          {"batch", t.batch_windows},    {"patience", t.patience},          {"seed", t.seed},
+          {"batch", t.batch_windows},    {"micro_batch", t.micro_batch_windows}, {"patience", t.patience},          {"seed", t.seed},
           {"train_codebooks", t.train_codebooks}, {"train_scales", t.train_scales}, {"train_norms", t.train_norms}};
 }
 
@@ -188,6 +188,10 @@ void register_finetune(CLI::App& app) {
   cmd->add_option("--epochs", o->tuning.max_epochs, "most epochs")->capture_default_str();
   cmd->add_option("--lr", o->tuning.adam.learning_rate, "Adam learning rate")->capture_default_str();
   cmd->add_option("--batch", o->tuning.batch_windows, "windows per Adam step")->capture_default_str();
+  cmd->add_option("--micro-batch", o->tuning.micro_batch_windows,
+                  "windows per forward/backward pass: memory grows with it; products are split in 128-token chunks, "
+                  "so with many cores 4 windows of 512 tokens keep 16 of them busy")
+      ->capture_default_str();
   cmd->add_option("--patience", o->tuning.patience, "epochs without held-out improvement before stopping")
       ->capture_default_str();
   cmd->add_option("--seed", o->tuning.seed, "seed of the windows and their order")->capture_default_str();
