@@ -7,6 +7,8 @@
 // training, double for gradient checks); the tensors are viewed, not owned.
 #include <cstdint>
 
+#include "core/quant/quantized_layer.h"
+
 namespace aqlm {
 
 class ThreadPool;
@@ -25,6 +27,20 @@ struct AqlmTensors {
   int64_t groups_per_row() const { return in_features / group_size; }
   int64_t codebook_values() const { return num_codebooks * codebook_size() * group_size; }
 };
+
+// A view of `q`'s tensors (valid while q lives and is not resized).
+inline AqlmTensors<float> aqlm_view(const QuantizedLayer& q) {
+  AqlmTensors<float> t;
+  t.out_features = q.out_features;
+  t.in_features = q.in_features;
+  t.num_codebooks = q.config.num_codebooks;
+  t.nbits = q.config.nbits;
+  t.group_size = q.config.group_size;
+  t.codes = q.codes.data();
+  t.codebooks = q.codebooks.data();
+  t.scales = q.scales.data();
+  return t;
+}
 
 // W [out, in] from codes, codebooks and scales.
 template <typename T>

@@ -18,19 +18,6 @@ namespace {
 
 const std::string& linear_name(int l) { return block_linear_names()[size_t(l)]; }
 
-AqlmTensors<float> tensors_of(const QuantizedLayer& q) {
-  AqlmTensors<float> t;
-  t.out_features = q.out_features;
-  t.in_features = q.in_features;
-  t.num_codebooks = q.config.num_codebooks;
-  t.nbits = q.config.nbits;
-  t.group_size = q.config.group_size;
-  t.codes = q.codes.data();
-  t.codebooks = q.codebooks.data();
-  t.scales = q.scales.data();
-  return t;
-}
-
 bool all_finite(const float* v, size_t n) {
   for (size_t i = 0; i < n; ++i)
     if (!std::isfinite(v[i])) return false;
@@ -51,7 +38,7 @@ void refresh_weights(ThreadPool& pool, const FinetuneBlock& block, BlockWeights<
   for (int l = 0; l < kBlockLinearCount; ++l) {
     if (block.aqlm[size_t(l)]) {
       w.linear[size_t(l)].resize(size_t(block.aqlm[size_t(l)]->out_features * block.aqlm[size_t(l)]->in_features));
-      aqlm_dequantize(pool, tensors_of(*block.aqlm[size_t(l)]), w.linear[size_t(l)].data());
+      aqlm_dequantize(pool, aqlm_view(*block.aqlm[size_t(l)]), w.linear[size_t(l)].data());
     } else if (w.linear[size_t(l)].empty()) {
       w.linear[size_t(l)] = block.dense[size_t(l)];  // frozen: copied once
     }
@@ -284,7 +271,7 @@ BlockFinetuneResult BlockFinetuner::run(FinetuneBlock& block, const BlockWindows
         if (!want_linear[size_t(l)]) continue;
         std::fill(d_codebooks[size_t(l)].begin(), d_codebooks[size_t(l)].end(), 0.0f);
         std::fill(d_scales[size_t(l)].begin(), d_scales[size_t(l)].end(), 0.0f);
-        aqlm_backward(pool, tensors_of(*block.aqlm[size_t(l)]), grads.linear[size_t(l)].data(),
+        aqlm_backward(pool, aqlm_view(*block.aqlm[size_t(l)]), grads.linear[size_t(l)].data(),
                       d_codebooks[size_t(l)].data(), d_scales[size_t(l)].data());
       }
       adam.step();

@@ -26,19 +26,6 @@ constexpr const char* kEmbedding = "model.embed_tokens.weight";
 constexpr const char* kFinalNorm = "model.norm.weight";
 constexpr const char* kHead = "lm_head.weight";
 
-AqlmTensors<float> tensors_of(const QuantizedLayer& q) {
-  AqlmTensors<float> t;
-  t.out_features = q.out_features;
-  t.in_features = q.in_features;
-  t.num_codebooks = q.config.num_codebooks;
-  t.nbits = q.config.nbits;
-  t.group_size = q.config.group_size;
-  t.codes = q.codes.data();
-  t.codebooks = q.codebooks.data();
-  t.scales = q.scales.data();
-  return t;
-}
-
 // Rows of `embedding` for `count` windows of `seqlen` tokens (window ids index `tokens`).
 void embed(const std::vector<float>& embedding, int64_t vocab, int64_t hidden, const std::vector<int32_t>& tokens,
            const int64_t* window_ids, int64_t count, int64_t seqlen, float* x) {
@@ -399,7 +386,7 @@ GlobalFinetuneResult GlobalFinetuner::run(FinetuneModel& model, const std::vecto
           if (grads[b].linear[size_t(l)].empty()) continue;
           std::fill(d_codebooks[b][size_t(l)].begin(), d_codebooks[b][size_t(l)].end(), 0.0f);
           std::fill(d_scales[b][size_t(l)].begin(), d_scales[b][size_t(l)].end(), 0.0f);
-          aqlm_backward(pool, tensors_of(*model.blocks[b].aqlm[size_t(l)]), grads[b].linear[size_t(l)].data(),
+          aqlm_backward(pool, aqlm_view(*model.blocks[b].aqlm[size_t(l)]), grads[b].linear[size_t(l)].data(),
                         d_codebooks[b][size_t(l)].data(), d_scales[b][size_t(l)].data());
         }
       adam.step();

@@ -33,17 +33,8 @@ BlockWeights<float> block_weights_of(ThreadPool& pool, const FinetuneBlock& bloc
       w.linear[size_t(l)] = block.dense[size_t(l)];
       continue;
     }
-    AqlmTensors<float> t;
-    t.out_features = q->out_features;
-    t.in_features = q->in_features;
-    t.num_codebooks = q->config.num_codebooks;
-    t.nbits = q->config.nbits;
-    t.group_size = q->config.group_size;
-    t.codes = q->codes.data();
-    t.codebooks = q->codebooks.data();
-    t.scales = q->scales.data();
     w.linear[size_t(l)].resize(size_t(q->out_features * q->in_features));
-    aqlm_dequantize(pool, t, w.linear[size_t(l)].data());
+    aqlm_dequantize(pool, aqlm_view(*q), w.linear[size_t(l)].data());
   }
   w.bias = block.bias;
   w.input_norm = block.input_norm;

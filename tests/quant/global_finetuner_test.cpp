@@ -88,19 +88,6 @@ TeacherOutputs random_teacher(int64_t windows, std::mt19937_64& rng) {
   return t;
 }
 
-AqlmTensors<float> tensors_of(const QuantizedLayer& q) {
-  AqlmTensors<float> t;
-  t.out_features = q.out_features;
-  t.in_features = q.in_features;
-  t.num_codebooks = q.config.num_codebooks;
-  t.nbits = q.config.nbits;
-  t.group_size = q.config.group_size;
-  t.codes = q.codes.data();
-  t.codebooks = q.codebooks.data();
-  t.scales = q.scales.data();
-  return t;
-}
-
 ThreadPool& pool() {
   static ThreadPool p(2);
   return p;
@@ -156,7 +143,7 @@ TEST(GlobalFinetune, KlGradientMatchesFiniteDifferences) {
   const auto aqlm_grads = [&](size_t b, int l) {
     const QuantizedLayer& q = *c.model.blocks[b].aqlm[size_t(l)];
     std::vector<float> d_cb(q.codebooks.size(), 0.0f), d_sc(q.scales.size(), 0.0f);
-    aqlm_backward(pool(), tensors_of(q), grads[b].linear[size_t(l)].data(), d_cb.data(), d_sc.data());
+    aqlm_backward(pool(), aqlm_view(q), grads[b].linear[size_t(l)].data(), d_cb.data(), d_sc.data());
     return std::pair{d_cb, d_sc};
   };
   const auto [cb_q0, sc_q0] = aqlm_grads(0, kQProj);
