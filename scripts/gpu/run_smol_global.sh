@@ -11,7 +11,8 @@
 #          bash scripts/gpu/run_smol_global.sh --part 2    carrying .device-carry/smol2
 #          bash scripts/gpu/run_smol_global.sh --part 3    carrying .device-carry/smol3
 #          OUT=$OUT bash scripts/gpu/run_smol_global.sh    carrying .device-carry/smol4 and .device-carry/smolglobal
-# Environment: LR (default 1e-4), EPOCHS (2), NSAMPLES (64), SEQLEN (512); STAGES (default
+# Environment: LR (default 1e-4), EPOCHS (2), NSAMPLES (64), SEQLEN (512) of the pipeline,
+# FT_NSAMPLES (NSAMPLES) windows of global fine-tuning, MICRO (1) its micro-batch; STAGES (default
 # "quantize finetune eval"): a later call on the still-warm machine may run only some of them.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,6 +43,8 @@ LR=${LR:-1e-4}
 EPOCHS=${EPOCHS:-2}
 NSAMPLES=${NSAMPLES:-64}
 SEQLEN=${SEQLEN:-512}
+FT_NSAMPLES=${FT_NSAMPLES:-$NSAMPLES}
+MICRO=${MICRO:-1}
 TEXT=$CARRY/smol4
 GGUF=$KEEP/SmolLM2-135M-Instruct.Q4_1.gguf
 cat "$KEEP/smolpart.00" "$KEEP/smolpart.01" "$KEEP/smolpart.02" "$TEXT/smolpart.03" > "$GGUF" || exit 1
@@ -59,8 +62,8 @@ FT=$KEEP/smol-2x8g8-global
 stage quantize && /usr/bin/time -v "$CLI" quantize "$GGUF" --config 2x8g8 --calib "$TEXT/c4-validation-2k.txt" --nsamples "$NSAMPLES" \
   --seqlen "$SEQLEN" --device cuda --out "$Q" --overwrite --json > "$OUT/quantize.json" 2> "$OUT/quantize.err"
 echo "quantize: $?"
-stage finetune && /usr/bin/time -v "$CLI" finetune "$Q" --teacher "$GGUF" --calib "$TEXT/c4-validation-2k.txt" --nsamples "$NSAMPLES" \
-  --heldout 8 --seqlen "$SEQLEN" --epochs "$EPOCHS" --lr "$LR" --out "$FT" --overwrite --json \
+stage finetune && /usr/bin/time -v "$CLI" finetune "$Q" --teacher "$GGUF" --calib "$TEXT/c4-validation-2k.txt" --nsamples "$FT_NSAMPLES" \
+  --heldout 8 --seqlen "$SEQLEN" --epochs "$EPOCHS" --lr "$LR" --micro-batch "$MICRO" --out "$FT" --overwrite --json \
   --log-json "$OUT/finetune.jsonl" > "$OUT/finetune.json" 2> "$OUT/finetune.err"
 echo "finetune: $?"
 stage eval || exit 0
