@@ -66,7 +66,8 @@ TeacherOutputs run_teacher(const Model& teacher, const std::vector<int32_t>& tok
 // their gradients (8 bytes per projection weight), Adam's two moments of the codebooks, scales
 // and norms, the student's embedding (and untied head) and the teacher's head, the teacher's
 // normed states of `windows` windows, and one micro-batch's activations in every block plus its
-// logits (student and teacher).
+// logits (student and teacher), with 30% for the allocator and scratch (fitted to measured runs).
+// The loaded models are not included.
 int64_t global_finetune_memory_bytes(const ModelConfig& config, int64_t windows, int64_t seqlen,
                                      int64_t micro_batch_windows);
 
