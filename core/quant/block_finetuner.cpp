@@ -33,21 +33,6 @@ void check_windows(const BlockWindows& w, const BlockShape& shape, const char* w
   AQLM_CHECK(bool(w.load), "block fine-tuning: the ", what, " windows have no loader");
 }
 
-// The float weights the block computes with, derived from the FinetuneBlock's parameters.
-void refresh_weights(ThreadPool& pool, const FinetuneBlock& block, BlockWeights<float>& w) {
-  for (int l = 0; l < kBlockLinearCount; ++l) {
-    if (block.aqlm[size_t(l)]) {
-      w.linear[size_t(l)].resize(size_t(block.aqlm[size_t(l)]->out_features * block.aqlm[size_t(l)]->in_features));
-      aqlm_dequantize(pool, aqlm_view(*block.aqlm[size_t(l)]), w.linear[size_t(l)].data());
-    } else if (w.linear[size_t(l)].empty()) {
-      w.linear[size_t(l)] = block.dense[size_t(l)];  // frozen: copied once
-    }
-  }
-  w.bias = block.bias;
-  w.input_norm = block.input_norm;
-  w.post_attention_norm = block.post_attention_norm;
-}
-
 // Runs `windows` through the block micro_batch windows at a time: sums of squared errors and
 // of squared targets, in double, in window order.
 struct SquareSums {
@@ -108,6 +93,20 @@ void FinetuneBlock::validate() const {
              " values, expected ", shape.hidden);
 }
 
+void refresh_block_weights(ThreadPool& pool, const FinetuneBlock& block, BlockWeights<float>& w) {
+  for (int l = 0; l < kBlockLinearCount; ++l) {
+    if (block.aqlm[size_t(l)]) {
+      w.linear[size_t(l)].resize(size_t(block.aqlm[size_t(l)]->out_features * block.aqlm[size_t(l)]->in_features));
+      aqlm_dequantize(pool, aqlm_view(*block.aqlm[size_t(l)]), w.linear[size_t(l)].data());
+    } else if (w.linear[size_t(l)].empty()) {
+      w.linear[size_t(l)] = block.dense[size_t(l)];  // frozen: copied once
+    }
+  }
+  w.bias = block.bias;
+  w.input_norm = block.input_norm;
+  w.post_attention_norm = block.post_attention_norm;
+}
+
 BlockWindows BlockWindows::in_memory(const float* inputs, const float* targets, int64_t count, int64_t seqlen,
                                      int64_t hidden) {
   BlockWindows w;
@@ -129,7 +128,7 @@ BlockMse evaluate_block_mse(const FinetuneBlock& block, const BlockWindows& wind
   AQLM_CHECK(micro_batch_windows >= 1, "block evaluation: micro-batch of ", micro_batch_windows, " windows");
   ThreadPool& p = pool ? *pool : ThreadPool::global();
   BlockWeights<float> w;
-  refresh_weights(p, block, w);
+  refresh_block_weights(p, block, w);
   TrainableBlock<float> model(block.shape, &p);
   return square_sums(model, w, windows, micro_batch_windows, "evaluation").mse();
 }
@@ -145,19 +144,25 @@ BlockFinetuner::BlockFinetuner(const BlockFinetuneOptions& o) : options_(o) {
              " must not be negative");
 }
 
-bool HeldoutTracker::record(int64_t step, const BlockMse& mse, BlockFinetuneResult& result) {
-  if (step == 0) {
-    result.initial_heldout = result.best_heldout = mse;
-    return true;
-  }
-  if (mse.relative_mse < result.best_heldout.relative_mse) {
-    result.best_heldout = mse;
-    result.best_step = step;
+bool HeldoutTracker::record(int64_t step, double value) {
+  if (step == 0 || value < best_) {
+    best_ = value;
     without_improvement_ = 0;
     return true;
   }
-  if (++without_improvement_ >= patience_) stop_ = result.stopped_early = true;
+  if (++without_improvement_ >= patience_) stop_ = true;
   return false;
+}
+
+bool HeldoutTracker::record(int64_t step, const BlockMse& mse, BlockFinetuneResult& result) {
+  const bool best = record(step, mse.relative_mse);
+  if (step == 0) result.initial_heldout = mse;
+  if (best) {
+    result.best_heldout = mse;
+    result.best_step = step;
+  }
+  result.stopped_early = stop_;
+  return best;
 }
 
 bool heldout_due(const BlockFinetuneOptions& options, int64_t steps_done, int64_t s, int64_t steps_per_epoch) {
@@ -221,7 +226,7 @@ BlockFinetuneResult BlockFinetuner::run(FinetuneBlock& block, const BlockWindows
   AQLM_CHECK(target_mean_square > 0, "block fine-tuning: the training targets are all zero, so the relative loss is undefined");
 
   BlockWeights<float> w;
-  refresh_weights(pool, block, w);
+  refresh_block_weights(pool, block, w);
   TrainableBlock<float> model(shape, &pool);
 
   BlockFinetuneResult result;
@@ -275,7 +280,7 @@ BlockFinetuneResult BlockFinetuner::run(FinetuneBlock& block, const BlockWindows
                       d_codebooks[size_t(l)].data(), d_scales[size_t(l)].data());
       }
       adam.step();
-      refresh_weights(pool, block, w);
+      refresh_block_weights(pool, block, w);
       ++result.steps;
 
       BlockFinetuneProgress p;

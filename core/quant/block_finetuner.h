@@ -94,16 +94,20 @@ struct BlockFinetuneResult {
 // The held-out bookkeeping of both fine-tuners (CPU and GPU), so they stop alike: the first
 // evaluation (step 0) is the baseline and the first best; a lower one becomes the best; after
 // `patience` evaluations in a row without improvement the run stops early.
+// Global fine-tuning (global_finetuner.h) tracks its held-out KL with the same rule.
 class HeldoutTracker {
  public:
   explicit HeldoutTracker(int patience) : patience_(patience) {}
-  // Records the evaluation after `step` steps in `result`; true when it is the new best (the
-  // caller then keeps a copy of its parameters).
+  // Records the evaluation `value` (lower is better) after `step` steps; true when it is the
+  // new best (the caller then keeps a copy of its parameters).
+  bool record(int64_t step, double value);
+  // The same for block fine-tuning's relative MSE, also filling `result`'s held-out fields.
   bool record(int64_t step, const BlockMse& mse, BlockFinetuneResult& result);
   bool stop() const { return stop_; }
 
  private:
   int patience_;
+  double best_ = 0;
   int without_improvement_ = 0;
   bool stop_ = false;
 };
@@ -111,6 +115,11 @@ class HeldoutTracker {
 // Whether the held-out windows are evaluated after the step just taken (step `s` of the
 // epoch, `steps_done` in all): every heldout_every_steps steps, or at each epoch's end.
 bool heldout_due(const BlockFinetuneOptions& options, int64_t steps_done, int64_t s, int64_t steps_per_epoch);
+
+// The float weights `block` computes with, into `w`: AQLM linears dequantized, norms and biases
+// copied; a dense (frozen) linear is copied only while `w` lacks it, so refreshing after every
+// update costs the dequantization alone.
+void refresh_block_weights(ThreadPool& pool, const FinetuneBlock& block, BlockWeights<float>& w);
 
 class BlockFinetuner {
  public:

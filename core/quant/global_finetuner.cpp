@@ -7,7 +7,6 @@
 #include <random>
 #include <set>
 #include <span>
-#include <cstring>
 
 #include "core/common/error.h"
 #include "core/common/half.h"
@@ -17,6 +16,7 @@
 #include "core/model/model.h"
 #include "core/quant/block_aqlm.h"
 #include "core/quant/pipeline_block.h"
+#include "core/quant/pipeline_checkpoint.h"
 
 namespace aqlm {
 
@@ -42,19 +42,24 @@ std::vector<float> head_of(const Model& model) {
   return model.weights.has(kHead) ? model.weights.to_f32(kHead) : model.weights.to_f32(kEmbedding);
 }
 
-// Rounds `values` to fp16 in place (what the file will hold) and stores them in `model` as an
-// F16 tensor NAME of `shape`, replacing the old one.
-void store_f16(Model& model, const std::string& name, std::vector<int64_t> shape, std::vector<float>& values) {
-  std::vector<uint8_t> bytes(values.size() * 2);
-  for (size_t i = 0; i < values.size(); ++i) {
-    const uint16_t h = f32_to_f16(values[i]);
-    AQLM_CHECK(std::isfinite(f16_to_f32(h)), "global fine-tuning: ", name, " holds ", values[i],
+// Rounds `values` to fp16 in place (what the file will hold); Error naming the tensor when a
+// value is beyond fp16's range.
+void round_for_file(const std::string& name, std::vector<float>& values) {
+  for (float v : values)
+    AQLM_CHECK(std::isfinite(f16_to_f32(f32_to_f16(v))), "global fine-tuning: ", name, " holds ", v,
                ", which fp16 cannot store");
-    values[i] = f16_to_f32(h);
-    std::memcpy(bytes.data() + 2 * i, &h, 2);
-  }
-  model.weights.remove(name);
-  model.weights.add_owned(name, DType::F16, std::move(shape), std::move(bytes));
+  round_to_f16(values);
+}
+
+void replace_tensor(Model& model, TensorBuffer t) {
+  model.weights.remove(t.name);
+  model.weights.add_owned(t.name, t.dtype, std::move(t.shape), std::move(t.bytes));
+}
+
+// A 1-D tensor (norm, bias), rounded to fp16 in place and stored as F16.
+void store_f16(Model& model, const std::string& name, std::vector<float>& values) {
+  round_for_file(name, values);
+  replace_tensor(model, f16_tensor(name, {int64_t(values.size())}, values));
 }
 
 }  // namespace
@@ -100,7 +105,6 @@ FinetuneModel finetune_model_of(const Model& model) {
 
 void store_finetuned(FinetuneModel& tuned, Model& model) {
   const auto& names = block_linear_names();
-  const int64_t hidden = tuned.config.hidden_size;
   for (size_t b = 0; b < tuned.blocks.size(); ++b) {
     FinetuneBlock& block = tuned.blocks[b];
     const std::string prefix = layer_prefix(int(b));
@@ -108,17 +112,16 @@ void store_finetuned(FinetuneModel& tuned, Model& model) {
       if (!block.aqlm[size_t(l)]) continue;
       QuantizedLayer& q = *block.aqlm[size_t(l)];
       const std::string name = prefix + names[size_t(l)];
-      store_f16(model, name + ".codebooks", {q.config.num_codebooks, q.config.codebook_size(), 1, q.config.group_size},
-                q.codebooks);
-      store_f16(model, name + ".scales", {q.out_features, 1, 1, 1}, q.scales);
+      round_for_file(name + ".codebooks", q.codebooks);
+      round_for_file(name + ".scales", q.scales);
+      for (TensorBuffer& t : aqlm_tensors(name, q)) replace_tensor(model, std::move(t));  // codes as they were
     }
     if (tuned.config.attention_bias)
-      for (int i = 0; i < 3; ++i)
-        store_f16(model, prefix + names[size_t(i)] + ".bias", {int64_t(block.bias[size_t(i)].size())}, block.bias[size_t(i)]);
-    store_f16(model, prefix + "input_layernorm.weight", {hidden}, block.input_norm);
-    store_f16(model, prefix + "post_attention_layernorm.weight", {hidden}, block.post_attention_norm);
+      for (int i = 0; i < 3; ++i) store_f16(model, prefix + names[size_t(i)] + ".bias", block.bias[size_t(i)]);
+    store_f16(model, prefix + "input_layernorm.weight", block.input_norm);
+    store_f16(model, prefix + "post_attention_layernorm.weight", block.post_attention_norm);
   }
-  store_f16(model, kFinalNorm, {hidden}, tuned.final_norm);
+  store_f16(model, kFinalNorm, tuned.final_norm);
 }
 
 void check_teacher_fits(const ModelConfig& t, const ModelConfig& s) {
@@ -204,7 +207,7 @@ GlobalKd::GlobalKd(const FinetuneModel& model, int64_t micro_batch_windows, int6
 
 void GlobalKd::refresh() {
   weights_.resize(model_.blocks.size());
-  for (size_t b = 0; b < model_.blocks.size(); ++b) weights_[b] = block_weights_of(pool_, model_.blocks[b]);
+  for (size_t b = 0; b < model_.blocks.size(); ++b) refresh_block_weights(pool_, model_.blocks[b], weights_[b]);
 }
 
 double GlobalKd::run(const std::vector<int32_t>& tokens, const TeacherOutputs& teacher,
@@ -347,24 +350,24 @@ GlobalFinetuneResult GlobalFinetuner::run(FinetuneModel& model, const std::vecto
   GlobalKd kd(model, o.micro_batch_windows, seqlen, pool);
   GlobalFinetuneResult result;
   std::vector<std::vector<float>> best;
-  int without_improvement = 0;
+  HeldoutTracker tracker(o.patience);
   bool stop = false;
   std::vector<int64_t> heldout_ids(size_t(heldout_teacher.windows));
   std::iota(heldout_ids.begin(), heldout_ids.end(), int64_t(0));
-  // The first evaluation is the baseline; a lower one becomes the best (its parameters copied).
+  // The first evaluation is the baseline; a lower one becomes the best (its parameters copied);
+  // `patience` evaluations without improvement stop the run (block fine-tuning's rule).
   const auto evaluate_heldout = [&](int64_t step) {
     const double kl = kd.run(heldout_tokens, heldout_teacher, heldout_ids, false, nullptr, nullptr);
     AQLM_CHECK(std::isfinite(kl), "global fine-tuning: the held-out KL became ", kl, " after step ", step);
-    if (step == 0 || kl < result.best_heldout_kl) {
-      if (step == 0) result.initial_heldout_kl = kl;
+    if (step == 0) result.initial_heldout_kl = kl;
+    if (tracker.record(step, kl)) {
       result.best_heldout_kl = kl;
       result.best_step = step;
-      without_improvement = 0;
       best.resize(trainable.size());
       for (size_t i = 0; i < trainable.size(); ++i) best[i].assign(trainable[i].begin(), trainable[i].end());
-    } else if (++without_improvement >= o.patience) {
-      stop = result.stopped_early = true;
     }
+    stop = stop || tracker.stop();
+    result.stopped_early = tracker.stop();
     return kl;
   };
   if (heldout_teacher.windows > 0) evaluate_heldout(0);

@@ -27,18 +27,7 @@ BlockWeights<float> load_block_weights(const Model& model, int block) {
 
 BlockWeights<float> block_weights_of(ThreadPool& pool, const FinetuneBlock& block) {
   BlockWeights<float> w;
-  for (int l = 0; l < kBlockLinearCount; ++l) {
-    const auto& q = block.aqlm[size_t(l)];
-    if (!q) {
-      w.linear[size_t(l)] = block.dense[size_t(l)];
-      continue;
-    }
-    w.linear[size_t(l)].resize(size_t(q->out_features * q->in_features));
-    aqlm_dequantize(pool, aqlm_view(*q), w.linear[size_t(l)].data());
-  }
-  w.bias = block.bias;
-  w.input_norm = block.input_norm;
-  w.post_attention_norm = block.post_attention_norm;
+  refresh_block_weights(pool, block, w);
   return w;
 }
 
